@@ -1,0 +1,16 @@
+"""seer_plugins: SEER (SwAV on RegNetY) for VISSL 0.1.6 on today's stack.
+
+Importing the package applies the compatibility shims once and registers every
+plugin into VISSL's and ClassyVision's registries. Registration only: each import
+below exists for its side effect.
+"""
+
+from seer_plugins import compat
+
+compat.apply()
+
+from seer_plugins.config import compose  # noqa: E402
+from seer_plugins.hooks import registry as _hook_registry  # noqa: E402,F401
+from seer_plugins.optimizers import seer_sgd as _seer_sgd  # noqa: E402,F401
+
+__all__ = ["compose"]

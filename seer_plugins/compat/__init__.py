@@ -1,0 +1,27 @@
+"""Make VISSL 0.1.6 and its vendored ClassyVision run unmodified on today's stack.
+
+Each module here fixes one breakage listed in SEER_SPEC §1. Import-time shims are
+applied by :func:`apply` before anything imports VISSL; config-level translations
+(apex -> torch) run on every composed config in :mod:`seer_plugins.config`.
+"""
+
+from seer_plugins.compat import (
+    numpy_aliases,
+    pkg_resources_check,
+    quiet_warnings,
+    torchvision_kinetics,
+)
+
+_applied = False
+
+
+def apply() -> None:
+    """Install every import-time shim once. Safe to call repeatedly."""
+    global _applied
+    if _applied:
+        return
+    quiet_warnings.apply()
+    pkg_resources_check.apply()
+    torchvision_kinetics.apply()
+    numpy_aliases.apply()
+    _applied = True

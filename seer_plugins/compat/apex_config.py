@@ -1,0 +1,59 @@
+"""Translate config values that need NVIDIA apex into their torch / seer_plugins twins.
+
+apex is not on PyPI (the PyPI package named `apex` is an unrelated web toolkit), so a
+stock VISSL config that asks for it would assert or crash. We rewrite the composed
+config once, before VISSL's own inference, and say so with one warning per key.
+"""
+
+import warnings
+
+# The LARC wrapper lives in our optimizer; VISSL's TrainTask asserts apex whenever
+# `use_larc` is true for anything but `sgd_fsdp`, so the request moves to this key.
+LARC_KEY = "seer_larc"
+LARC_OPTIMIZERS = {"sgd": "seer_sgd", "seer_sgd": "seer_sgd"}
+
+
+class ApexTranslationWarning(UserWarning):
+    """A config value that needs apex was replaced by its apex-free equivalent."""
+
+
+def translate_apex_settings(config) -> None:
+    """Rewrite apex-only settings of a composed VISSL config (an AttrDict) in place."""
+    amp = config.MODEL.AMP_PARAMS
+    if amp.USE_AMP and amp.AMP_TYPE == "apex":
+        warnings.warn(
+            "MODEL.AMP_PARAMS.AMP_TYPE=apex needs NVIDIA apex; using torch AMP "
+            "(AMP_TYPE=pytorch) instead.",
+            ApexTranslationWarning,
+            stacklevel=2,
+        )
+        amp.AMP_TYPE = "pytorch"
+
+    sync_bn = config.MODEL.SYNC_BN_CONFIG
+    if sync_bn.CONVERT_BN_TO_SYNC_BN and sync_bn.SYNC_BN_TYPE == "apex":
+        warnings.warn(
+            "MODEL.SYNC_BN_CONFIG.SYNC_BN_TYPE=apex needs NVIDIA apex; using "
+            "torch.nn.SyncBatchNorm (SYNC_BN_TYPE=pytorch) instead.",
+            ApexTranslationWarning,
+            stacklevel=2,
+        )
+        sync_bn.SYNC_BN_TYPE = "pytorch"
+
+    optimizer = config.OPTIMIZER
+    if optimizer.get("use_larc", False) and optimizer.name != "sgd_fsdp":
+        if optimizer.name not in LARC_OPTIMIZERS:
+            raise ValueError(
+                f"OPTIMIZER.use_larc=True with OPTIMIZER.name={optimizer.name!r}: "
+                f"LARC without apex is available for {sorted(LARC_OPTIMIZERS)} "
+                "(and VISSL's own sgd_fsdp)."
+            )
+        if optimizer.name == "sgd":
+            warnings.warn(
+                "OPTIMIZER.use_larc=True with OPTIMIZER.name=sgd needs NVIDIA apex; "
+                "using seer_plugins' apex-free LARC (OPTIMIZER.name=seer_sgd).",
+                ApexTranslationWarning,
+                stacklevel=2,
+            )
+        optimizer.name = LARC_OPTIMIZERS[optimizer.name]
+        optimizer.use_larc = False
+        optimizer[LARC_KEY] = True

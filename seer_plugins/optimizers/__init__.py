@@ -1,0 +1,1 @@
+"""Optimizers: SGD with an apex-free LARC (layer-wise adaptive rate clipping)."""
