@@ -79,7 +79,7 @@ class LARCSGD(torch.optim.SGD):
             valid, torch.full_like(local_lr, weight_decay), torch.zeros_like(local_lr)
         )
         for param, grad, param_scale, param_decay in zip(
-            params, grads, scale.unbind(), decay.unbind()
+            params, grads, scale.unbind(), decay.unbind(), strict=True
         ):
             grad.add_(param * param_decay.to(param.dtype)).mul_(
                 param_scale.to(grad.dtype)
@@ -101,6 +101,8 @@ class LARCSGD(torch.optim.SGD):
         try:
             super().step()
         finally:
-            for group, weight_decay in zip(self.param_groups, weight_decays):
+            for group, weight_decay in zip(
+                self.param_groups, weight_decays, strict=True
+            ):
                 group["weight_decay"] = weight_decay
         return loss
