@@ -1,0 +1,153 @@
+"""tools/convert_checkpoint.py: VISSL/SEER <-> timm RegNetY trunk weights."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import seer_plugins  # noqa: F401  first: compat shims, then plugin registration
+
+# isort: split
+from timm.models.regnet import RegNet, RegNetCfg, model_cfgs
+
+from seer_plugins.models.convert import (
+    ConversionError,
+    convert,
+    detect_format,
+    timm_key_to_vissl,
+    vissl_checkpoint,
+    vissl_key_to_timm,
+)
+from seer_plugins.models.regnet_params import PRESETS, RegNetParams
+from seer_plugins.models.seer_regnet import build_trunk
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "convert_checkpoint.py"
+
+
+def _timm_regnet(params: RegNetParams) -> RegNet:
+    cfg = RegNetCfg(
+        depth=params.depth,
+        w0=params.w_0,
+        wa=params.w_a,
+        wm=params.w_m,
+        group_size=params.group_width,
+        bottle_ratio=params.bottleneck_multiplier,
+        se_ratio=params.se_ratio,
+        stem_width=params.stem_width,
+    )
+    return RegNet(cfg, num_classes=0)
+
+
+@pytest.fixture(scope="module")
+def trunk():
+    torch.manual_seed(0)
+    model = build_trunk(PRESETS["regnety_tiny"])
+    with torch.no_grad():  # non-trivial BN statistics and affine parameters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "vissl, timm",
+    [
+        ("conv1.stem.0.weight", "stem.conv.weight"),
+        ("conv1.stem.1.running_var", "stem.bn.running_var"),
+        ("res2.block1-0.proj.weight", "s1.b1.downsample.conv.weight"),
+        ("res2.block1-0.bn.bias", "s1.b1.downsample.bn.bias"),
+        ("res4.block3-11.f.a.0.weight", "s3.b12.conv1.conv.weight"),
+        (
+            "res4.block3-11.f.a.1.num_batches_tracked",
+            "s3.b12.conv1.bn.num_batches_tracked",
+        ),
+        ("res5.block4-0.f.b.0.weight", "s4.b1.conv2.conv.weight"),
+        ("res5.block4-0.f.se.excitation.0.bias", "s4.b1.se.fc1.bias"),
+        ("res5.block4-0.f.se.excitation.2.weight", "s4.b1.se.fc2.weight"),
+        ("res3.block2-1.f.c.weight", "s2.b2.conv3.conv.weight"),
+        ("res3.block2-1.f.final_bn.weight", "s2.b2.conv3.bn.weight"),
+    ],
+)
+def test_key_mapping(vissl, timm):
+    assert vissl_key_to_timm("_feature_blocks." + vissl) == timm
+    assert timm_key_to_vissl(timm) == "_feature_blocks." + vissl
+
+
+def test_unknown_keys_are_named():
+    with pytest.raises(
+        ConversionError, match=r"'_feature_blocks.res2.block1-0.xyz.weight'"
+    ):
+        vissl_key_to_timm("_feature_blocks.res2.block1-0.xyz.weight")
+    with pytest.raises(ConversionError, match=r"'s1.b1.attn.weight'"):
+        timm_key_to_vissl("s1.b1.attn.weight")
+    with pytest.raises(ConversionError, match="first keys: \\['fc.weight'\\]"):
+        detect_format({"fc.weight": torch.zeros(1)})
+
+
+def test_round_trip_is_identical(trunk):
+    checkpoint = vissl_checkpoint(trunk.state_dict())
+    timm_state = convert(checkpoint, "timm")
+    assert detect_format(timm_state) == "timm"
+    back = convert(timm_state, "vissl")
+    original = checkpoint["classy_state_dict"]["base_model"]["model"]["trunk"]
+    restored = back["classy_state_dict"]["base_model"]["model"]["trunk"]
+    assert list(restored) == list(original)
+    for key, value in original.items():
+        assert torch.equal(restored[key], value), key
+
+
+@pytest.mark.parametrize("preset", ["regnety_tiny", "regnety_small"])
+def test_timm_regnet_loads_converted_weights_with_identical_features(preset):
+    torch.manual_seed(0)
+    ours = build_trunk(PRESETS[preset]).eval()
+    timm_model = _timm_regnet(PRESETS[preset]).eval()
+    state = convert(vissl_checkpoint(ours.state_dict()), "timm")
+    result = timm_model.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        res5, flatten = ours(x, ["res5", "flatten"])
+        torch.testing.assert_close(timm_model.forward_features(x), res5)
+        torch.testing.assert_close(timm_model(x), flatten)
+
+
+def test_seer_1_3b_maps_onto_timm_regnety_2560():
+    """Every key and shape of SEER 1.3B lines up with timm's own regnety_2560."""
+    with torch.device("meta"):
+        ours = build_trunk(PRESETS["regnety_256gf"])
+        timm_model = RegNet(model_cfgs["regnety_2560"], num_classes=0)
+    converted = {
+        vissl_key_to_timm(k): tuple(v.shape) for k, v in ours.state_dict().items()
+    }
+    expected = {k: tuple(v.shape) for k, v in timm_model.state_dict().items()}
+    assert converted == expected
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("convert_checkpoint_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tool_converts_files_both_ways(trunk, tmp_path):
+    tool = _tool()
+    vissl_path, timm_path, back_path = (
+        tmp_path / "seer.torch",
+        tmp_path / "timm.pth",
+        tmp_path / "back.torch",
+    )
+    torch.save(vissl_checkpoint(trunk.state_dict()), vissl_path)
+    tool.main([str(vissl_path), str(timm_path), "--to", "timm"])
+    tool.main([str(timm_path), str(back_path), "--to", "vissl"])
+    timm_state = torch.load(timm_path, weights_only=True)
+    assert "s4.b2.conv3.bn.running_mean" in timm_state
+    back = torch.load(back_path, weights_only=True)
+    restored = back["classy_state_dict"]["base_model"]["model"]["trunk"]
+    assert restored.keys() == trunk.state_dict().keys()
+    for key, value in trunk.state_dict().items():
+        assert torch.equal(restored[key], value), key
