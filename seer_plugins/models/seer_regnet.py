@@ -30,6 +30,7 @@ from seer_plugins.models.config_checks import (
     TrunkOptions,
     check_model_config,
 )
+from seer_plugins.models.group_padding import pad_groups
 from seer_plugins.models.regnet_blocks import SeerStem, build_stage, init_weights
 from seer_plugins.models.regnet_params import RegNetParams, validate
 
@@ -85,8 +86,6 @@ class SeerRegNet(nn.Module):
         self.options = options
         self._feature_blocks = build_feature_blocks(params)
         if options.pad_group_width_to > 1:
-            from seer_plugins.models.group_padding import pad_groups
-
             pad_groups(self._feature_blocks, options.pad_group_width_to)
         if options.channels_last:
             self.to(memory_format=torch.channels_last)
