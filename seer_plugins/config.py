@@ -4,10 +4,9 @@ Composition is VISSL's (its `vissl.config/defaults.yaml` primary config and Hydr
 override grammar) plus three things the host lacks:
 
 1. our `configs/` folder on the search path (see :mod:`seer_plugins.config_source`);
-2. plugin defaults (`seer_plugins/defaults/*.yaml`) merged *under* the composed
-   config, so plugin keys have values in every config, stock ones included. Being
-   absent from VISSL's defaults, they are set from the command line with Hydra's
-   `++config.KEY=VALUE`;
+2. plugin defaults (`seer_plugins/defaults/*.yaml`) merged into VISSL's primary
+   config, so plugin keys have values in every config, stock ones included, and
+   are overridden like VISSL's own keys (Hydra's `++config.KEY=VALUE` works too);
 3. the apex translation and the plugins' own inference, run around VISSL's.
 """
 
@@ -16,8 +15,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import vissl.config
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
+from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException
@@ -35,6 +36,7 @@ from seer_plugins.config_inference import run_config_inferrers
 from seer_plugins.paths import configs_dir, plugin_defaults_dir
 
 SEARCHPATH_KEY = "hydra.searchpath"
+PRIMARY_CONFIG = "seer_defaults"
 
 
 class ConfigNotFoundError(ValueError):
@@ -90,13 +92,23 @@ def _not_found_error(name: str, cause: Exception) -> ConfigNotFoundError:
     )
 
 
-def _plugin_defaults():
-    files = sorted(plugin_defaults_dir().glob("*.yaml"))
-    return OmegaConf.merge(*[OmegaConf.load(f) for f in files]) if files else None
+def _register_primary_config() -> None:
+    """Store VISSL's primary config with the plugin defaults merged in, as `seer_defaults`.
+
+    Plugin keys then sit at the same level as VISSL's own defaults: below the
+    selected `config=` YAML and the command line, and in struct mode like every
+    other key, so `config.MODEL.TRUNK.SEER_REGNET.preset=x` needs no `+`.
+    """
+    primary = OmegaConf.load(Path(vissl.config.__file__).with_name("defaults.yaml"))
+    defaults_list = OmegaConf.to_container(primary.pop("defaults"))
+    for path in sorted(plugin_defaults_dir().glob("*.yaml")):
+        primary = OmegaConf.merge(primary, OmegaConf.load(path))
+    primary.defaults = defaults_list
+    ConfigStore.instance().store(name=PRIMARY_CONFIG, node=primary)
 
 
 def compose_hydra(overrides: Sequence[str]):
-    """Hydra composition only: returns the DictConfig with plugin defaults merged."""
+    """Hydra composition only: returns the DictConfig."""
     overrides = list(overrides)
     name = _requested_config_name(overrides)
     if not name:
@@ -105,20 +117,19 @@ def compose_hydra(overrides: Sequence[str]):
             "or config=test/cpu_test/test_cpu_regnet_simclr"
         )
     config_source.register()
+    _register_primary_config()
     GlobalHydra.instance().clear()
     try:
         # version_base pins Hydra 1.1 semantics, the ones VISSL's configs were
         # written for, and keeps Hydra 1.3 from warning on every launch.
         with initialize_config_module(config_module="vissl.config", version_base="1.1"):
-            cfg = hydra_compose("defaults", overrides=_with_our_searchpath(overrides))
+            cfg = hydra_compose(
+                PRIMARY_CONFIG, overrides=_with_our_searchpath(overrides)
+            )
     except (MissingConfigException, ConfigCompositionException) as error:
         if f"config/{name}" in str(error) or "Could not find" in str(error):
             raise _not_found_error(name, error) from error
         raise
-    defaults = _plugin_defaults()
-    if defaults is not None:
-        # The composed config wins; the defaults only fill keys it lacks.
-        cfg = OmegaConf.merge(defaults, cfg)
     return cfg
 
 

@@ -95,6 +95,25 @@ def test_plugin_defaults_fill_stock_configs():
     assert config.HOOKS.PLUGINS == []
 
 
+def test_plugin_keys_layer_like_vissl_keys(probe_configs):
+    """Plugin default < config YAML < command line, and no `+` needed for plugin keys."""
+    (probe_configs / "pretrain" / "probe_trunk.yaml").write_text(
+        "# @package _global_\nconfig:\n  MODEL:\n    TRUNK:\n"
+        "      SEER_REGNET:\n        preset: regnety_small\n"
+    )
+    default = seer_plugins.compose(["config=pretrain/probe"])
+    from_yaml = seer_plugins.compose(["config=pretrain/probe_trunk"])
+    from_cli = seer_plugins.compose(
+        [
+            "config=pretrain/probe_trunk",
+            "config.MODEL.TRUNK.SEER_REGNET.preset=regnety_tiny",
+        ]
+    )
+    assert default.MODEL.TRUNK.SEER_REGNET.preset == ""
+    assert from_yaml.MODEL.TRUNK.SEER_REGNET.preset == "regnety_small"
+    assert from_cli.MODEL.TRUNK.SEER_REGNET.preset == "regnety_tiny"
+
+
 def test_new_key_without_plus_is_refused_by_struct_mode():
     with pytest.raises(ConfigCompositionException):
         seer_plugins.compose(
