@@ -1,0 +1,246 @@
+"""Class-balanced, seeded low-shot label subsets in SimCLR's split-file format.
+
+A split file names one labelled image per line, as SimCLR's `1percent.txt` and
+`10percent.txt` do for ImageNet (`n01440764_10026.JPEG`). Lines are bare file names
+when those are unique in the listing (ImageNet, exported digits), otherwise paths
+relative to the image folder (`<class>/<file>`); :func:`read_split_file` and the
+`seer_low_shot` data source accept both.
+
+Sizes follow SimCLR's subsets: a fraction `f` of `N` images keeps `floor(f * N)`
+images spread as evenly as the classes allow (ImageNet 1%: 12,811 images, 12 or 13
+per class), never fewer than one per class.
+"""
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One image of a listing. `entry` is what a split file writes for it."""
+
+    entry: str
+    label: str
+
+
+def list_image_folder(root: str | os.PathLike) -> list[LabelledImage]:
+    """Every image of a class-per-subfolder tree (`root/<class>/**/<image>`).
+
+    Entries are bare file names if those are unique across the tree, else paths
+    relative to `root`, so a split file names each image unambiguously.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    rel_paths = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for dirpath, _, files in sorted(os.walk(class_dir, followlinks=True)):
+            rel_paths += [
+                (Path(dirpath) / f).relative_to(root).as_posix()
+                for f in sorted(files)
+                if f.lower().endswith(IMG_EXTENSIONS)
+            ]
+    if not rel_paths:
+        raise ValueError(
+            f"no images under {root}: expected class subfolders "
+            f"(root/<class>/<image>) holding files ending in {IMG_EXTENSIONS}"
+        )
+    names = [p.rsplit("/", 1)[-1] for p in rel_paths]
+    entries = names if len(set(names)) == len(names) else rel_paths
+    return [
+        LabelledImage(entry, rel.split("/", 1)[0])
+        for entry, rel in zip(entries, rel_paths, strict=True)
+    ]
+
+
+def read_file_list(path: str | os.PathLike) -> list[LabelledImage]:
+    """A text file list: `path<TAB>label` per line, or `path` alone, in which case
+    the label is the name of the image's parent folder (`.../<class>/<image>`)."""
+    images = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "\t" in line:
+            entry, label = (part.strip() for part in line.rsplit("\t", 1))
+        else:
+            entry, parent = line, Path(line).parent.name
+            if not parent:
+                raise ValueError(
+                    f"{path}:{number}: {line!r} has no label: write "
+                    "`path<TAB>label` or keep images in class-named folders"
+                )
+            label = parent
+        images.append(LabelledImage(entry, label))
+    if not images:
+        raise ValueError(f"file list {path} names no images")
+    return images
+
+
+def list_images(source: str | os.PathLike) -> list[LabelledImage]:
+    """An image folder (class per subfolder) or a text file list, by what `source` is."""
+    if Path(source).is_dir():
+        return list_image_folder(source)
+    if Path(source).is_file():
+        return read_file_list(source)
+    raise FileNotFoundError(f"{source} is neither an image folder nor a file list")
+
+
+def per_class_counts(
+    class_sizes: Sequence[int], total: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Spread `total` picks over classes as evenly as their sizes allow.
+
+    Every class gets `min(size, L)` for the largest level `L` that fits in `total`;
+    the remainder goes one each to randomly chosen classes that still have images.
+
+    Returns:
+        int array, `counts[c] <= class_sizes[c]`, summing to `min(total, sum(sizes))`.
+    """
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    total = min(int(total), int(sizes.sum()))
+    low, high = 0, int(sizes.max())
+    while low < high:  # largest level whose capped sum fits in `total`
+        mid = (low + high + 1) // 2
+        if np.minimum(sizes, mid).sum() <= total:
+            low = mid
+        else:
+            high = mid - 1
+    counts = np.minimum(sizes, low)
+    remainder = total - int(counts.sum())
+    if remainder:
+        room = np.flatnonzero(sizes > low)
+        counts[rng.choice(room, size=remainder, replace=False)] += 1
+    return counts
+
+
+def select_low_shot(
+    images: Iterable[LabelledImage],
+    *,
+    fraction: float | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+) -> list[LabelledImage]:
+    """A class-balanced random subset, the same for the same `seed`.
+
+    Args:
+        images: the full labelled listing (order does not matter).
+        fraction: keep `floor(fraction * len(images))` images (SimCLR's 1% / 10%).
+        per_class: keep this many per class (all of a smaller class).
+        seed: picks the subset; listing order does not.
+
+    Returns:
+        the kept images sorted by label then entry. Every class keeps at least one.
+    """
+    if (fraction is None) == (per_class is None):
+        raise ValueError("give exactly one of fraction or per_class")
+    by_class: dict[str, list[LabelledImage]] = defaultdict(list)
+    for image in images:
+        by_class[image.label].append(image)
+    labels = sorted(by_class)
+    members = [sorted(by_class[label], key=lambda im: im.entry) for label in labels]
+    sizes = [len(m) for m in members]
+    rng = np.random.default_rng(seed)
+    if fraction is not None:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        # SimCLR's sizes floor: 1% of ImageNet's 1,281,167 is 12,811 images.
+        total = max(math.floor(round(fraction * sum(sizes), 6)), len(labels))
+        counts = per_class_counts(sizes, total, rng)
+    else:
+        if per_class < 1:
+            raise ValueError(f"per_class must be >= 1, got {per_class}")
+        counts = np.minimum(sizes, per_class)
+    kept = []
+    for group, count in zip(members, counts, strict=True):
+        picks = np.sort(rng.choice(len(group), size=int(count), replace=False))
+        kept += [group[i] for i in picks]
+    return kept
+
+
+def write_split_file(images: Iterable[LabelledImage], path: str | os.PathLike) -> Path:
+    """One entry per line, SimCLR's format. Written atomically (tmp + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"{image.entry}\n" for image in images))
+    tmp.replace(path)
+    return path
+
+
+def read_split_file(path: str | os.PathLike) -> list[str]:
+    """The entries of a split file (blank lines and `#` comments skipped)."""
+    lines = (line.strip() for line in Path(path).read_text().splitlines())
+    entries = [line for line in lines if line and not line.startswith("#")]
+    if not entries:
+        raise ValueError(f"split file {path} names no images")
+    return entries
+
+
+def split_name(fraction: float | None = None, per_class: int | None = None) -> str:
+    """`1percent`, `10percent` (SimCLR's names), `0.5percent`, `13perclass`."""
+    if per_class is not None:
+        return f"{per_class}perclass"
+    percent = round(fraction * 100, 6)
+    return f"{percent:g}percent"
+
+
+def make_low_shot_split(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fraction: float | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+) -> list[LabelledImage]:
+    """List `source` (image folder or file list), select, write the split file `out`."""
+    kept = select_low_shot(
+        list_images(source), fraction=fraction, per_class=per_class, seed=seed
+    )
+    write_split_file(kept, out)
+    return kept
+
+
+def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Write a class-balanced, seeded low-shot split file "
+        "(SimCLR format: one image file name per line)."
+    )
+    parser.add_argument(
+        "source",
+        help="image folder (one subfolder per class) or text file list "
+        "(`path<TAB>label` or `path` under a class-named folder, one per line)",
+    )
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument(
+        "--fraction",
+        type=float,
+        help="share of all images, spread evenly over classes (0.01 = SimCLR's 1%%)",
+    )
+    size.add_argument("--per-class", type=int, help="images per class")
+    parser.add_argument("--seed", type=int, default=0, help="picks the subset")
+    parser.add_argument(
+        "--out", help="split file to write (default: <name>_seed<seed>.txt here)"
+    )
+    args = parser.parse_args(argv)
+    name = split_name(fraction=args.fraction, per_class=args.per_class)
+    out = args.out or f"{name}_seed{args.seed}.txt"
+    kept = make_low_shot_split(
+        args.source,
+        out,
+        fraction=args.fraction,
+        per_class=args.per_class,
+        seed=args.seed,
+    )
+    classes = len({image.label for image in kept})
+    print(f"{out}: {len(kept)} images of {classes} classes from {args.source}")
+    return kept
