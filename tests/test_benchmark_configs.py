@@ -1,0 +1,195 @@
+"""Every benchmark config composes, with every model preset; heads fit the trunks;
+the SEER recipes (SEER_SPEC §4) are what the YAML says."""
+
+import functools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import seer_plugins  # first: its compat shims must run before VISSL is imported
+
+# isort: split
+from vissl.models import build_model
+
+from seer_plugins.models.regnet_params import PRESETS, stage_specs
+from seer_plugins.paths import configs_dir
+
+BENCHMARKS = configs_dir() / "benchmark"
+# Pure fragments, composed only as parts of the entry configs.
+FRAGMENT_DIRS = {"base", "data", "models"}
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(configs_dir()).with_suffix(""))
+
+
+ENTRIES = sorted(
+    _name(p)
+    for p in BENCHMARKS.rglob("*.yaml")
+    if not FRAGMENT_DIRS & set(p.relative_to(BENCHMARKS).parts[:-1])
+)
+
+
+def _needs_model(entry: str) -> bool:
+    """The ImageNet recipes leave the model group mandatory (`models: ???`)."""
+    return "models: ???" in (configs_dir() / f"{entry}.yaml").read_text()
+
+
+# Each recipe with each preset of its models/ folder; the others as they are.
+CASES = [
+    (entry, preset.stem)
+    for entry in ENTRIES
+    if _needs_model(entry)
+    for preset in sorted((configs_dir() / entry).parent.glob("models/*.yaml"))
+] + [(entry, None) for entry in ENTRIES if not _needs_model(entry)]
+
+
+@functools.cache
+def _compose(entry, preset=None, *extra):
+    overrides = [f"config={entry}", *extra]
+    if preset:
+        group = Path(entry).parent
+        overrides.append(f"config/{group}/models={preset}")
+    return seer_plugins.compose(overrides)
+
+
+def test_entries_found():
+    assert {"benchmark/low_shot/in1k", "benchmark/linear/in1k"} <= set(ENTRIES)
+    assert {"benchmark/low_shot/digits", "benchmark/linear/digits"} <= set(ENTRIES)
+    assert {p for _, p in CASES} >= {
+        "regnety_32gf",
+        "regnety_64gf",
+        "regnety_128gf",
+        "regnety_256gf",
+        "regnety_10b",
+        "regnety_tiny",
+    }
+
+
+@pytest.mark.parametrize("entry, preset", CASES, ids=lambda x: str(x))
+def test_entry_composes_and_heads_fit_trunk(entry, preset):
+    config = _compose(entry, preset)
+    assert config.MODEL.TRUNK.NAME == "seer_regnet"
+    preset = config.MODEL.TRUNK.SEER_REGNET.preset
+    _check_heads_fit_trunk(config, PRESETS[preset])
+
+
+def test_in1k_recipes_need_a_model():
+    """Forgetting the model lists the presets (Hydra's mandatory group default)."""
+    with pytest.raises(
+        Exception, match="(?s)config/benchmark/linear/models.*regnety_256gf"
+    ):
+        seer_plugins.compose(["config=benchmark/linear/in1k"])
+
+
+def _pool_output(op) -> int:
+    name, args = op
+    return math.prod(args[0]) if name == "AdaptiveAvgPool2d" else 1
+
+
+def _check_heads_fit_trunk(config, params):
+    widths = {f"res{i + 2}": s.width for i, s in enumerate(stage_specs(params))}
+    widths["avgpool"] = widths["res5"]
+    heads = config.MODEL.HEAD.PARAMS
+    num_classes = config.DATA.NUM_CLASSES
+    pool_ops = config.MODEL.FEATURE_EVAL_SETTINGS.LINEAR_EVAL_FEAT_POOL_OPS_MAP
+    if pool_ops:  # linear evaluation: one eval_mlp per pooled feature
+        assert len(heads) == len(pool_ops)
+        assert config.METERS.accuracy_list_meter.num_meters == len(heads)
+        for (feature, op), (name, kwargs) in zip(pool_ops, heads, strict=True):
+            assert name == "eval_mlp"
+            assert kwargs["in_channels"] == widths[feature], feature
+            assert kwargs["dims"] == [widths[feature] * _pool_output(op), num_classes]
+    else:  # fine-tune: SwAV projection with BN, then a linear classifier
+        (proj_name, proj), (clf_name, clf) = heads
+        assert proj_name == "seer_swav_head" and clf_name == "mlp"
+        assert proj["dims"][0] == widths["res5"]
+        assert proj["use_bn"] and not proj["skip_last_bn"]
+        assert not proj["normalize_feats"] and proj["num_clusters"] == []
+        assert clf["dims"] == [proj["dims"][-1], num_classes]
+
+
+def _global_batch(config):
+    world = config.DISTRIBUTED.NUM_NODES * config.DISTRIBUTED.NUM_PROC_PER_NODE
+    return config.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world
+
+
+def _check_common(config):
+    assert config.LOSS.name == "cross_entropy_multiple_output_single_target"
+    assert config.METERS.name == "accuracy_list_meter"
+    assert config.METERS.accuracy_list_meter.topk_values == [1, 5]
+    assert config.MODEL.WEIGHTS_INIT.STATE_DICT_KEY_NAME == "classy_state_dict"
+    opt = config.OPTIMIZER
+    assert opt.name == "sgd" and opt.nesterov and opt.momentum == 0.9
+    assert opt.param_schedulers.lr.auto_lr_scaling.base_lr_batch_size == 256
+
+
+def test_low_shot_recipe():
+    config = _compose("benchmark/low_shot/in1k", "regnety_256gf")
+    _check_common(config)
+    opt = config.OPTIMIZER
+    assert opt.weight_decay == 0.0 and opt.num_epochs == 70
+    lr = opt.param_schedulers.lr
+    assert lr.auto_lr_scaling.base_value == 0.05 and lr.milestones == [30]
+    scaled = 0.05 * _global_batch(config) / 256
+    assert lr["values"] == pytest.approx([scaled, scaled / 10])
+    assert not config.MODEL.FEATURE_EVAL_SETTINGS.EVAL_MODE_ON
+    assert config.DATA.TRAIN.DATA_SOURCES == ["seer_low_shot"]
+    train = [t["name"] for t in config.DATA.TRAIN.TRANSFORMS]
+    assert train[:2] == ["RandomResizedCrop", "RandomHorizontalFlip"]
+    assert config.DATA.TRAIN.TRANSFORMS[0]["size"] == 224
+    test = config.DATA.TEST.TRANSFORMS
+    assert [(t["name"], t.get("size")) for t in test[:2]] == [
+        ("Resize", 256),
+        ("CenterCrop", 224),
+    ]
+
+
+def test_linear_recipe():
+    config = _compose("benchmark/linear/in1k", "regnety_256gf")
+    _check_common(config)
+    opt = config.OPTIMIZER
+    assert opt.weight_decay == 0.0005 and opt.num_epochs == 28
+    lr = opt.param_schedulers.lr
+    assert lr.auto_lr_scaling.base_value == 0.01 and lr.milestones == [8, 16, 24]
+    scaled = 0.01 * _global_batch(config) / 256
+    assert lr["values"] == pytest.approx([scaled * 10**-k for k in range(4)])
+    fes = config.MODEL.FEATURE_EVAL_SETTINGS
+    assert fes.EVAL_MODE_ON and fes.FREEZE_TRUNK_ONLY
+    assert [f for f, _ in fes.LINEAR_EVAL_FEAT_POOL_OPS_MAP] == [
+        "res4",
+        "res5",
+        "avgpool",
+    ]
+    assert config.METERS.accuracy_list_meter.meter_names == ["res4", "res5", "avgpool"]
+
+
+def test_user_overrides_reach_the_data_source():
+    config = _compose(
+        "benchmark/low_shot/in1k",
+        "regnety_32gf",
+        "config.DATA.TRAIN.DATA_PATHS=[/imagenet/train]",
+        "config.DATA.TEST.DATA_PATHS=[/imagenet/val]",
+        "config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE=/splits/1percent.txt",
+        "config.MODEL.WEIGHTS_INIT.PARAMS_FILE=/ckpt/seer.torch",
+    )
+    assert config.DATA.TRAIN.LABEL_PATHS == ["/imagenet/train"]
+    assert config.DATA.TEST.LABEL_PATHS == ["/imagenet/val"]
+    assert config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE == "/splits/1percent.txt"
+    assert config.MODEL.WEIGHTS_INIT.PARAMS_FILE == "/ckpt/seer.torch"
+
+
+@pytest.mark.parametrize(
+    "entry", ["benchmark/low_shot/digits", "benchmark/linear/digits"]
+)
+def test_digits_models_build_and_classify(entry):
+    config = _compose(entry)
+    assert config.MACHINE.DEVICE == "cpu" and config.DATA.NUM_CLASSES == 10
+    model = build_model(config.MODEL, config.OPTIMIZER).eval()
+    with torch.no_grad():
+        outputs = model(torch.randn(2, 3, 32, 32))
+    # One output per linear-eval head; the fine-tune heads run in sequence.
+    heads = len(config.MODEL.FEATURE_EVAL_SETTINGS.LINEAR_EVAL_FEAT_POOL_OPS_MAP) or 1
+    assert [tuple(o.shape) for o in outputs] == [(2, 10)] * heads
