@@ -62,10 +62,11 @@ class LARCSGD(torch.optim.SGD):
             return
         grads = [p.grad for p in params]
         weight_decay = group["weight_decay"]
-        # One fused kernel per list instead of two norms per tensor, and no host
-        # synchronisation: the zero-norm case is handled with torch.where.
-        param_norms = torch.stack(torch._foreach_norm(params)).float()
-        grad_norms = torch.stack(torch._foreach_norm(grads)).float()
+        # One fused kernel per list, norms accumulated in float32 whatever the
+        # parameter dtype, and no host synchronisation: the zero-norm case is
+        # handled with torch.where.
+        param_norms = torch.stack(torch._foreach_norm(params, 2, dtype=torch.float32))
+        grad_norms = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32))
         local_lr = (
             self.trust_coefficient
             * param_norms
@@ -75,15 +76,11 @@ class LARCSGD(torch.optim.SGD):
             local_lr = torch.clamp(local_lr / group["lr"], max=1.0)
         valid = (param_norms > 0) & (grad_norms > 0)
         scale = torch.where(valid, local_lr, torch.ones_like(local_lr))
-        decay = torch.where(
-            valid, torch.full_like(local_lr, weight_decay), torch.zeros_like(local_lr)
-        )
-        for param, grad, param_scale, param_decay in zip(
-            params, grads, scale.unbind(), decay.unbind(), strict=True
-        ):
-            grad.add_(param * param_decay.to(param.dtype)).mul_(
-                param_scale.to(grad.dtype)
-            )
+        # grad <- scale * (grad + decay * param), decay = weight_decay where valid.
+        torch._foreach_mul_(grads, list(scale.unbind()))
+        if weight_decay:
+            decay = torch.where(valid, scale * weight_decay, torch.zeros_like(scale))
+            torch._foreach_addcmul_(grads, params, list(decay.unbind()))
 
     @torch.no_grad()
     def step(self, closure=None):
