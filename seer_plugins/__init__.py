@@ -12,6 +12,7 @@ compat.apply()
 from seer_plugins.config import compose  # noqa: E402
 from seer_plugins.data import low_shot_dataset as _low_shot_dataset  # noqa: E402,F401
 from seer_plugins.hooks import registry as _hook_registry  # noqa: E402,F401
+from seer_plugins.losses import SeerSwAVLoss  # noqa: E402,F401
 from seer_plugins.models import SeerRegNet, SeerSwAVHead  # noqa: E402,F401
 from seer_plugins.optimizers import seer_sgd as _seer_sgd  # noqa: E402,F401
 

@@ -1,1 +1,6 @@
-"""Training hooks: a registry VISSL lacks, and the hook generator our launcher passes."""
+"""Training hooks: a registry VISSL lacks, and the hook generator our launcher passes.
+
+Importing this package registers the plugin hooks (`seer_*`) into the registry.
+"""
+
+from seer_plugins.hooks import collapse, progress, swav, throughput  # noqa: F401

@@ -1,0 +1,139 @@
+"""Fill in and check `LOSS.seer_swav_loss` when a config is composed.
+
+VISSL's `infer_losses_config` sizes the SwAV loss only for the name `swav_loss`
+and only for VISSL's own head names. This inferrer does the same for
+`seer_swav_loss` and any SwAV head (`swav_head`, `seer_swav_head`, or one that
+lists its `prototype_layers()`):
+
+- `num_crops` from the multi-crop transform (`total_num_crops`, or `num_times` of
+  `ImgReplicatePil`);
+- `num_prototypes`, `embedding_dim` from the last head (its `num_clusters` and
+  `dims[-1]`, or else the head built on the meta device);
+- `queue.queue_length` rounded down to a multiple of the global batch (as VISSL
+  does), `queue.local_queue_length` = queue_length / world size;
+- `output_dir` = the checkpoint folder when unset.
+
+A size set explicitly in the config must agree: a mismatch is an error naming the
+key, its value and the inferred one. The inferrer also switches on the SwAV hooks
+(`HOOKS.PLUGINS`) as VISSL does for `swav_loss`; each keys on the loss's
+capabilities at run time.
+"""
+
+import logging
+
+import torch
+
+from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.losses.seer_swav_loss import LOSS_NAME
+
+SWAV_HOOKS = (
+    "seer_swav_queue",
+    "seer_prototypes_normalize",
+    "seer_prototypes_freeze",
+    "seer_collapse_warning",
+)
+
+
+class InconsistentConfigError(ValueError):
+    """An explicit config value disagrees with the value inferred from the model."""
+
+
+def num_crops_from_transforms(transforms) -> int | None:
+    for transform in transforms or []:
+        if "total_num_crops" in transform:
+            return int(transform["total_num_crops"])
+        if transform.get("name") == "ImgReplicatePil":
+            return int(transform.get("num_times", 2))
+    return None
+
+
+def head_sizes(model_config) -> tuple[list[int] | None, int | None]:
+    """`(num_prototypes, embedding_dim)` of the last head of `MODEL.HEAD.PARAMS`."""
+    params = model_config.HEAD.PARAMS
+    if not params:
+        return None, None
+    name, kwargs = params[-1][0], dict(params[-1][1] if len(params[-1]) > 1 else {})
+    if "num_clusters" in kwargs and "dims" in kwargs:
+        clusters = kwargs["num_clusters"]
+        clusters = list(clusters) if isinstance(clusters, list | tuple) else [clusters]
+        return [int(k) for k in clusters], int(kwargs["dims"][-1])
+    from vissl.models.heads import get_model_head
+
+    # Any other head: build it without memory and ask it for its prototypes.
+    with torch.device("meta"):
+        head = get_model_head(name)(model_config, **kwargs)
+    lister = getattr(head, "prototype_layers", None)
+    if not callable(lister) or not lister():
+        return None, None
+    layers = lister()
+    return [layer.weight.shape[0] for layer in layers], layers[0].weight.shape[1]
+
+
+def _set_or_check(block, key: str, inferred, where: str) -> None:
+    current = block.get(key)
+    if inferred is None:
+        if current is None:
+            raise InconsistentConfigError(
+                f"config.LOSS.{LOSS_NAME}.{key} could not be inferred from {where}; "
+                "set it explicitly"
+            )
+        return
+    if current is not None and current != inferred:
+        raise InconsistentConfigError(
+            f"config.LOSS.{LOSS_NAME}.{key}={current!r} disagrees with {where}, "
+            f"which gives {inferred!r}; remove the key to have it inferred"
+        )
+    block[key] = inferred
+
+
+def _add_hooks(config) -> None:
+    listed = list(config.HOOKS.get("PLUGINS") or [])
+    config.HOOKS.PLUGINS = [h for h in SWAV_HOOKS if h not in listed] + listed
+
+
+@register_config_inferrer
+def infer_seer_swav_loss(config) -> None:
+    if config.LOSS.name != LOSS_NAME:
+        return
+    loss = config.LOSS[LOSS_NAME]
+    head = config.MODEL.HEAD.PARAMS[-1][0] if config.MODEL.HEAD.PARAMS else None
+    num_prototypes, embedding_dim = head_sizes(config.MODEL)
+    _set_or_check(loss, "num_prototypes", num_prototypes, f"the head {head!r}")
+    _set_or_check(loss, "embedding_dim", embedding_dim, f"the head {head!r}")
+    num_crops = num_crops_from_transforms(config.DATA.TRAIN.TRANSFORMS)
+    _set_or_check(loss, "num_crops", num_crops, "config.DATA.TRAIN.TRANSFORMS")
+
+    bad = [c for c in loss.crops_for_assign if not 0 <= c < loss.num_crops]
+    if bad or not loss.crops_for_assign:
+        raise InconsistentConfigError(
+            f"config.LOSS.{LOSS_NAME}.crops_for_assign={list(loss.crops_for_assign)} "
+            f"must be non-empty crop indices in [0, {loss.num_crops})"
+        )
+
+    world_size = config.DISTRIBUTED.NUM_NODES * config.DISTRIBUTED.NUM_PROC_PER_NODE
+    global_batch = config.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world_size
+    queue = loss.queue
+    length = int(queue.queue_length or 0)
+    rounded = length - length % global_batch
+    if rounded != length:
+        logging.warning(
+            "config.LOSS.%s.queue.queue_length=%d rounded down to %d, a multiple of "
+            "the global batch size %d",
+            LOSS_NAME,
+            length,
+            rounded,
+            global_batch,
+        )
+        queue.queue_length = rounded
+    local = rounded // world_size
+    if queue.get("local_queue_length") not in (None, 0, local):
+        raise InconsistentConfigError(
+            f"config.LOSS.{LOSS_NAME}.queue.local_queue_length="
+            f"{queue.local_queue_length} disagrees with queue_length {rounded} / "
+            f"world size {world_size} = {local}; remove the key to have it inferred"
+        )
+    queue.local_queue_length = local
+
+    if not loss.get("output_dir"):
+        loss.output_dir = config.CHECKPOINT.DIR
+    _add_hooks(config)
