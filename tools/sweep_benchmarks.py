@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""Run a benchmark config over checkpoints x label subsets x seeds, then tabulate.
+
+    python tools/sweep_benchmarks.py --config benchmark/linear/in1k \
+        --checkpoint a=/ckpt/a.torch --checkpoint b=/ckpt/b.torch --out /runs/lin \
+        -- config/benchmark/linear/models=regnety_256gf \
+        config.DATA.TRAIN.DATA_PATHS=[/imagenet/train] \
+        config.DATA.TEST.DATA_PATHS=[/imagenet/val]
+
+Logic and options: seer_plugins/benchmarks/sweep.py (`--help`).
+"""
+
+import sys
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+import seer_plugins  # noqa: E402,F401
+from seer_plugins.benchmarks.sweep import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
