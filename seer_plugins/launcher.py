@@ -6,14 +6,16 @@ executor settings (`config.SLURM.*`), and our hook generator on every node.
 """
 
 import logging
+import sys
 from collections.abc import Sequence
 
 from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
-from seer_plugins.config import compose_with_args
+from seer_plugins.config import ConfigNotFoundError, compose_with_args
 from seer_plugins.hooks.registry import seer_hook_generator
+from seer_plugins.preflight import PreflightError, preflight
 
 
 class SeerSlurmJob:
@@ -88,7 +90,9 @@ def main(overrides: Sequence[str]):
     if config.VERBOSE:
         print_cfg(config)
     if config.SLURM.USE_SLURM:
+        # The nodes, not this submitting machine, have the GPUs and the data.
         return launch_on_slurm(config, args.engine_name)
+    preflight(config)
     logging.info("launching %s with seer_plugins hooks", args.engine_name)
     launch_distributed(
         cfg=config,
@@ -96,3 +100,13 @@ def main(overrides: Sequence[str]):
         engine_name=args.engine_name,
         hook_generator=seer_hook_generator,
     )
+
+
+def cli(argv: Sequence[str]) -> int:
+    """`main` for the command line: config and preflight errors print as one message."""
+    try:
+        main(argv)
+    except (ConfigNotFoundError, PreflightError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

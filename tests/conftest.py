@@ -3,6 +3,10 @@
 import pytest
 from launch_helpers import LAUNCHER, run_script
 
+# First, before any test module imports VISSL: the compatibility shims must be in
+# place when `vissl.data` imports ClassyVision.
+import seer_plugins  # noqa: E402,F401
+
 
 @pytest.fixture
 def run_launcher(tmp_path):
