@@ -1,5 +1,6 @@
-"""End to end on CPU: the benchmark configs on exported digits at 10% of the labels,
-through our launcher, starting from a pretraining checkpoint (and provably so)."""
+"""End to end on CPU, all through our launcher: seer_tiny SwAV pretraining ->
+checkpoint -> linear evaluation and low-shot fine-tuning on exported digits at 10% of
+the labels, each benchmark provably starting from the pretraining weights."""
 
 import pytest
 import torch
@@ -9,7 +10,6 @@ import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 # isort: split
 from classy_vision.hooks import ClassyHook
 
-from seer_plugins.benchmarks.init_checkpoint import write_init_checkpoint
 from seer_plugins.benchmarks.results import final_test_accuracy
 from seer_plugins.data.digits import export_digits
 from seer_plugins.data.low_shot_split import make_low_shot_split
@@ -22,13 +22,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:OPTIMIZER.use_larc"),
 ]
 
-# A SEER-style pretraining model, CPU-sized: seer_regnet + SwAV head with prototypes.
-PRETRAIN_TINY = [
-    "config=test/cpu_test/test_cpu_regnet_simclr",
-    "config.MODEL.TRUNK.NAME=seer_regnet",
-    "config.MODEL.TRUNK.SEER_REGNET.preset=regnety_tiny",
-    "config.MODEL.HEAD.PARAMS=[[seer_swav_head,{dims:[128,64,32],num_clusters:[20]}]]",
-]
 START_WEIGHTS = "start_weights.torch"
 
 
@@ -72,9 +65,20 @@ def digits(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
-    # Another seed than the benchmarks' (0): a fresh model cannot match it by chance.
-    path = tmp_path_factory.mktemp("pretrain") / "model_final_checkpoint_phase0.torch"
-    write_init_checkpoint([*PRETRAIN_TINY, "config.SEED_VALUE=7"], path)
+    """The chain's first link: a seer_tiny SwAV pretraining through the launcher."""
+    folder = tmp_path_factory.mktemp("pretrain")
+    launch(
+        [
+            "config=pretrain/seer_tiny",
+            # Another seed than the benchmarks' (0): a fresh model can't match it.
+            "config.SEED_VALUE=7",
+            "config.OPTIMIZER.num_epochs=1",
+            "config.DATA.TRAIN.DATA_LIMIT=16",
+            "config.HOOKS.PLUGINS=[]",
+            f"config.CHECKPOINT.DIR={folder}",
+        ]
+    )
+    path = folder / "model_final_checkpoint_phase0.torch"
     model = torch.load(path, weights_only=False)["classy_state_dict"]["base_model"]
     return path, model["model"]
 
