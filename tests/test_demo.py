@@ -32,7 +32,7 @@ def test_quick_demo(tmp_path):
     assert json.loads((out / "timing.json").read_text())["total_seconds"] > 0
 
 
-def test_out_must_name_demo(tmp_path):
+def test_out_path_is_checked(tmp_path):
     rc, output = run_script(
         REPO / "tools" / "run_demo.py",
         ["--quick", "--out", str(tmp_path / "x")],
