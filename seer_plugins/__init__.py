@@ -9,6 +9,7 @@ from seer_plugins import compat
 
 compat.apply()
 
+from seer_plugins import checks as _checks  # noqa: E402,F401
 from seer_plugins import train_step as _train_step  # noqa: E402,F401
 from seer_plugins.config import compose  # noqa: E402
 from seer_plugins.data import low_shot_dataset as _low_shot_dataset  # noqa: E402,F401

@@ -32,7 +32,7 @@ from vissl.utils.hydra_config import (
 
 from seer_plugins import config_source
 from seer_plugins.compat.apex_config import translate_apex_settings
-from seer_plugins.config_inference import run_config_inferrers
+from seer_plugins.config_inference import run_config_checks, run_config_inferrers
 from seer_plugins.paths import configs_dir, plugin_defaults_dir
 
 SEARCHPATH_KEY = "hydra.searchpath"
@@ -145,6 +145,7 @@ def compose_with_args(
     args = AttrDict(OmegaConf.to_container(cfg, resolve=True))
     check_cfg_version(args)
     config = args.config
+    run_config_checks(config)
     translate_apex_settings(config)
     infer_and_assert_hydra_config(config)
     run_config_inferrers(config)

@@ -54,13 +54,51 @@ def check_data_paths(config) -> None:
             if source not in _DISK_SOURCES or not data.DATA_PATHS:
                 continue
             path = data.DATA_PATHS[index]
+            key = f"config.DATA.{split}.DATA_PATHS[{index}]={path!r}"
             if not os.path.exists(path):
                 raise PreflightError(
-                    f"config.DATA.{split}.DATA_PATHS[{index}]={path!r} does not exist "
-                    f"(data source {source!r}): set it to your image folder or file list."
+                    f"{key} does not exist (data source {source!r}): set it to your "
+                    "image folder or file list."
                 )
+            if _is_empty(path):
+                raise PreflightError(
+                    f"{key} holds no images (data source {source!r}): a folder needs "
+                    "image files (in class sub-folders for disk_folder), a file list "
+                    "at least one path."
+                )
+
+
+def _is_empty(path: str) -> bool:
+    """A folder with no file anywhere below it, or a file list with no entry."""
+    if os.path.isdir(path):
+        return not any(files for _, _, files in os.walk(path))
+    if os.path.getsize(path) == 0:
+        return True
+    if path.endswith(".npy"):
+        import numpy as np
+
+        try:  # a header read for string arrays; object arrays must be loaded
+            entries = np.load(path, mmap_mode="r")
+        except ValueError:
+            entries = np.load(path, allow_pickle=True)
+        return len(entries) == 0
+    return False
+
+
+def check_weights_file(config) -> None:
+    """`MODEL.WEIGHTS_INIT.PARAMS_FILE`, when set to a local path, must exist: VISSL
+    reads it only after every process started and built its model."""
+    path = config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or ""
+    if not path or "://" in path or os.path.isfile(path):
+        return
+    raise PreflightError(
+        f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={path!r} is not a file: set it to a "
+        "checkpoint (.torch/.pth, e.g. model_final_checkpoint_phase0.torch) or to "
+        '"" to start from random weights.'
+    )
 
 
 def preflight(config) -> None:
     check_devices(config)
     check_data_paths(config)
+    check_weights_file(config)

@@ -115,6 +115,12 @@ def infer_seer_swav_loss(config) -> None:
     queue = loss.queue
     length = int(queue.queue_length or 0)
     rounded = length - length % global_batch
+    if length and not rounded:
+        raise InconsistentConfigError(
+            f"config.LOSS.{LOSS_NAME}.queue.queue_length={length} is shorter than "
+            f"the global batch size {global_batch} (BATCHSIZE_PER_REPLICA x world "
+            f"size): set 0 (no queue) or a multiple of {global_batch}"
+        )
     if rounded != length:
         logging.warning(
             "config.LOSS.%s.queue.queue_length=%d rounded down to %d, a multiple of "

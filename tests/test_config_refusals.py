@@ -1,0 +1,192 @@
+"""Bad configs are refused before iteration 0, each error naming the key and value.
+
+One table: an override of `config=pretrain/seer_tiny`, the key the message must name,
+and (optionally) another fragment it must contain (the value, or what is valid).
+Checks at compose time run through `seer_plugins.compose`; facts about this machine's
+files through the launcher's `preflight`.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from seer_plugins import compose
+from seer_plugins.preflight import PreflightError, preflight
+
+BASE = ["config=pretrain/seer_tiny"]
+
+COMPOSE_CASES = [
+    # unknown plugin names list the registered ones
+    ("config.MODEL.TRUNK.NAME=seer_regnett", "MODEL.TRUNK.NAME", "seer_regnet"),
+    (
+        "config.MODEL.HEAD.PARAMS=[[seer_swav_haed,{}]]",
+        "MODEL.HEAD.PARAMS[0][0]",
+        "seer_swav_head",
+    ),
+    ("config.LOSS.name=seer_swav_los", "LOSS.name", "seer_swav_loss"),
+    ("config.OPTIMIZER.name=seer_sdg", "OPTIMIZER.name", "seer_sgd"),
+    (
+        "config.TRAINER.TRAIN_STEP_NAME=seer_step",
+        "TRAINER.TRAIN_STEP_NAME",
+        "seer_train_step",
+    ),
+    (
+        "config.DATA.TRAIN.DATA_SOURCES=[disk_foldr]",
+        "DATA.TRAIN.DATA_SOURCES[0]",
+        "disk_folder",
+    ),
+    (
+        "config.DATA.TRAIN.COLLATE_FUNCTION=multicrop",
+        "DATA.TRAIN.COLLATE_FUNCTION",
+        "multicrop_collator",
+    ),
+    (
+        "config.OPTIMIZER.param_schedulers.lr.name=cosin",
+        "OPTIMIZER.param_schedulers.lr.name",
+        "cosine",
+    ),
+    ("config.HOOKS.PLUGINS=[seer_progres_bar]", "HOOKS.PLUGINS", "seer_progress_bar"),
+    # wrong types and ranges
+    (
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=eight",
+        "DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+        "'eight'",
+    ),
+    (
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=0",
+        "DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+        "integer >= 1",
+    ),
+    (
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=true",
+        "DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+        "True",
+    ),
+    ("config.OPTIMIZER.num_epochs=2.5", "OPTIMIZER.num_epochs", "2.5"),
+    ("config.DATA.NUM_DATALOADER_WORKERS=-1", "DATA.NUM_DATALOADER_WORKERS", ">= 0"),
+    ("config.OPTIMIZER.momentum=1.5", "OPTIMIZER.momentum", "[0, 1)"),
+    (
+        "config.OPTIMIZER.param_schedulers.lr.auto_lr_scaling.base_value=high",
+        "auto_lr_scaling.base_value",
+        "'high'",
+    ),
+    (
+        "config.CHECKPOINT.CHECKPOINT_FREQUENCY=0",
+        "CHECKPOINT.CHECKPOINT_FREQUENCY",
+        ">= 1",
+    ),
+    ("config.DISTRIBUTED.NUM_PROC_PER_NODE=0", "DISTRIBUTED.NUM_PROC_PER_NODE", ">= 1"),
+    ("config.LOSS.seer_swav_loss.epsilon=0", "LOSS.seer_swav_loss.epsilon", "> 0"),
+    (
+        "config.LOSS.seer_swav_loss.temperature=warm",
+        "LOSS.seer_swav_loss.temperature",
+        "'warm'",
+    ),
+    # model and loss consistency (models/config_checks.py, losses/swav_config.py)
+    ("config.MODEL.TRUNK.SEER_REGNET.preset=regnety_1000gf", "preset", "regnety_256gf"),
+    (
+        "config.MODEL.HEAD.PARAMS=[[seer_swav_head,{dims:[100,64,32],num_clusters:[100]}]]",
+        "MODEL.HEAD.PARAMS[0]",
+        "dims[0]=100",
+    ),
+    ("config.LOSS.seer_swav_loss.crops_for_assign=[0,6]", "crops_for_assign", "[0, 6)"),
+    (
+        "config.LOSS.seer_swav_loss.queue.queue_length=5",
+        "queue.queue_length=5",
+        "multiple of 8",
+    ),
+]
+
+
+def _case_id(case):
+    return (
+        case[0].split("=", 1)[0].removeprefix("config.")
+        + "="
+        + case[0].split("=", 1)[1][:20]
+    )
+
+
+@pytest.mark.parametrize(
+    "override, key, hint", COMPOSE_CASES, ids=map(_case_id, COMPOSE_CASES)
+)
+def test_bad_config_is_refused_at_compose_time(override, key, hint):
+    with pytest.raises(ValueError) as error:
+        compose([*BASE, override])
+    message = str(error.value)
+    assert key in message, message
+    assert hint in message, message
+
+
+def _image_folder(root):
+    from PIL import Image
+
+    (root / "class0").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "class0" / "a.png")
+    return root
+
+
+def _preflight_cases(tmp_path):
+    empty_folder = tmp_path / "empty"
+    (empty_folder / "class0").mkdir(parents=True)
+    empty_list = tmp_path / "empty.npy"
+    np.save(empty_list, np.array([], dtype="<U10"))
+    images = _image_folder(tmp_path / "images")
+    disk = "config.DATA.TRAIN.DATA_SOURCES=[disk_folder]"
+    return {
+        "missing folder": (
+            [disk, f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path / 'nope'}]"],
+            r"DATA.TRAIN.DATA_PATHS\[0\]=.*nope.* does not exist",
+        ),
+        "empty folder": (
+            [disk, f"config.DATA.TRAIN.DATA_PATHS=[{empty_folder}]"],
+            r"DATA.TRAIN.DATA_PATHS\[0\]=.*empty.* holds no images",
+        ),
+        "empty file list": (
+            [
+                "config.DATA.TRAIN.DATA_SOURCES=[disk_filelist]",
+                f"config.DATA.TRAIN.DATA_PATHS=[{empty_list}]",
+            ],
+            r"DATA.TRAIN.DATA_PATHS\[0\]=.*empty.npy.* holds no images",
+        ),
+        "missing weights": (
+            [
+                disk,
+                f"config.DATA.TRAIN.DATA_PATHS=[{images}]",
+                f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={tmp_path / 'ckpt.torch'}",
+            ],
+            r"MODEL.WEIGHTS_INIT.PARAMS_FILE=.*ckpt.torch.* is not a file",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing folder", "empty folder", "empty file list", "missing weights"]
+)
+def test_bad_paths_are_refused_by_preflight(tmp_path, case):
+    overrides, pattern = _preflight_cases(tmp_path)[case]
+    config = compose([*BASE, *overrides])
+    with pytest.raises(PreflightError, match=pattern):
+        preflight(config)
+
+
+def test_good_paths_pass_preflight(tmp_path):
+    images = _image_folder(tmp_path / "images")
+    config = compose(
+        [
+            *BASE,
+            "config.DATA.TRAIN.DATA_SOURCES=[disk_folder]",
+            f"config.DATA.TRAIN.DATA_PATHS=[{images}]",
+        ]
+    )
+    preflight(config)
+
+
+def test_stock_configs_still_compose():
+    # The checks must not refuse VISSL's own configs (torch loss names, collators).
+    for name in (
+        "test/cpu_test/test_cpu_regnet_simclr",
+        "pretrain/swav/swav_8node_resnet",
+    ):
+        assert compose([f"config={name}"]).LOSS.name
+    assert re.match(r"\w+", compose(["config=pretrain/seer_1b"]).OPTIMIZER.name)
