@@ -92,7 +92,8 @@ def test_compose_returns_the_config_node_of_the_launcher_args():
 
 def test_plugin_defaults_fill_stock_configs():
     config = seer_plugins.compose(["config=test/cpu_test/test_cpu_regnet_simclr"])
-    assert config.HOOKS.PLUGINS == []
+    # HOOKS.CHECK_NAN (on by default) is served by our NaN guard.
+    assert config.HOOKS.PLUGINS == ["seer_nan_guard"]
 
 
 def test_plugin_keys_layer_like_vissl_keys(probe_configs):

@@ -1,0 +1,125 @@
+"""`seer_nan_guard`: stop on a non-finite loss, output or model, before it is saved.
+
+VISSL's `HOOKS.CHECK_NAN` adds two hooks: one raises on a non-finite loss (good),
+the other, on a non-finite model output, *writes a checkpoint of that model* as
+`model_iteration<N>.torch`, which `CHECKPOINT.AUTO_RESUME` then resumes from. And
+neither looks at the parameters after the update, so a step that turns the weights
+NaN is saved by the next periodic checkpoint before any loss shows it.
+
+This hook replaces both (compose time: `HOOKS.CHECK_NAN: True` switches VISSL's off
+and this one on, see :func:`use_nan_guard`). It raises `FloatingPointError` naming
+the iteration:
+
+- `on_forward`: a non-finite model output (the input and output are saved for
+  debugging as `rank<R>_nan_model_output.pth` / `rank<R>_nan_input_sample.pth`);
+- `on_loss_and_meter`: a non-finite loss (all-reduced, so every rank stops), before
+  backward and the update;
+- `on_update`: a non-finite parameter after the update, before `on_step` and
+  `on_phase_end`, where VISSL's checkpoint hook saves.
+
+Raising there means the checkpoint hook never sees a NaN model: the last checkpoint
+on disk is the last good one. The hook is listed last in `HOOKS.PLUGINS`, so plugin
+hooks that change parameters in `on_update` (prototype normalisation) run first.
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+from classy_vision.generic.distributed_util import get_rank
+from classy_vision.hooks import ClassyHook
+
+from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.hooks.registry import register_hook
+
+HOOK_NAME = "seer_nan_guard"
+
+
+def _all_finite(tensors) -> bool:
+    tensors = [t for t in tensors if t.is_floating_point()]
+    if not tensors:
+        return True
+    # One reduction per tensor, one host sync for all: a non-finite element makes
+    # its tensor's norm non-finite.
+    norms = torch._foreach_norm([t.detach() for t in tensors])
+    return bool(torch.isfinite(torch.stack([n.float().cpu() for n in norms])).all())
+
+
+def _flatten(output):
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _flatten(item)]
+    return []
+
+
+def last_checkpoint(folder) -> str:
+    """The newest checkpoint file in `folder`, or a note that there is none."""
+    found = sorted(Path(folder or ".").glob("*.torch"), key=lambda p: p.stat().st_mtime)
+    found = [p for p in found if p.name != "checkpoint.torch"]
+    return str(found[-1]) if found else "none written yet"
+
+
+@register_hook(HOOK_NAME)
+class SeerNanGuardHook(ClassyHook):
+    """Raises FloatingPointError at the first non-finite output, loss or weight."""
+
+    on_start = ClassyHook._noop
+    on_phase_start = ClassyHook._noop
+    on_backward = ClassyHook._noop
+    on_step = ClassyHook._noop
+    on_phase_end = ClassyHook._noop
+    on_end = ClassyHook._noop
+
+    @classmethod
+    def from_config(cls, config):
+        return cls()
+
+    def _stop(self, task, what: str) -> None:
+        message = (
+            f"{what} at iteration {task.iteration} (train phase "
+            f"{task.train_phase_idx}): training stopped before this model could be "
+            f"checkpointed. Last checkpoint: {last_checkpoint(task.checkpoint_folder)}"
+        )
+        logging.error(message)
+        raise FloatingPointError(message)
+
+    def on_forward(self, task) -> None:
+        output = task.last_batch.model_output
+        if _all_finite(_flatten(output)):
+            return
+        if task.checkpoint_folder:
+            folder, rank = Path(task.checkpoint_folder), get_rank()
+            torch.save(output, folder / f"rank{rank}_nan_model_output.pth")
+            torch.save(
+                task.last_batch.sample, folder / f"rank{rank}_nan_input_sample.pth"
+            )
+        self._stop(task, "non-finite model output")
+
+    def on_loss_and_meter(self, task) -> None:
+        loss = task.last_batch.loss
+        if not torch.isfinite(loss.detach()).all():
+            self._stop(task, f"non-finite loss {loss.item()}")
+
+    def on_update(self, task) -> None:
+        if not task.train:
+            return
+        params = [p for p in task.base_model.parameters()]
+        if not _all_finite(params):
+            names = [
+                n
+                for n, p in task.base_model.named_parameters()
+                if p.is_floating_point() and not torch.isfinite(p.detach()).all()
+            ]
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            self._stop(task, f"non-finite parameters after the update ({shown})")
+
+
+@register_config_inferrer
+def use_nan_guard(config) -> None:
+    """`HOOKS.CHECK_NAN: True` means this guard instead of VISSL's two NaN hooks."""
+    if not config.HOOKS.get("CHECK_NAN", False):
+        return
+    config.HOOKS.CHECK_NAN = False
+    listed = [h for h in config.HOOKS.get("PLUGINS") or [] if h != HOOK_NAME]
+    config.HOOKS.PLUGINS = [*listed, HOOK_NAME]
