@@ -13,6 +13,7 @@ from seer_plugins import checks as _checks  # noqa: E402,F401
 from seer_plugins import train_step as _train_step  # noqa: E402,F401
 from seer_plugins.config import compose  # noqa: E402
 from seer_plugins.data import low_shot_dataset as _low_shot_dataset  # noqa: E402,F401
+from seer_plugins.data import robust_images as _robust_images  # noqa: E402,F401
 from seer_plugins.hooks import registry as _hook_registry  # noqa: E402,F401
 from seer_plugins.losses import SeerSwAVLoss  # noqa: E402,F401
 from seer_plugins.models import SeerRegNet, SeerSwAVHead  # noqa: E402,F401

@@ -3,4 +3,11 @@
 Importing this package registers the plugin hooks (`seer_*`) into the registry.
 """
 
-from seer_plugins.hooks import collapse, nan_guard, progress, swav, throughput  # noqa: F401
+from seer_plugins.hooks import (  # noqa: F401
+    bad_images,
+    collapse,
+    nan_guard,
+    progress,
+    swav,
+    throughput,
+)
