@@ -89,8 +89,9 @@ def test_plugin_hooks_reach_every_worker(tmp_path, num_proc):
     assert rc == 0, output[-4000:]
     for rank in range(num_proc):
         hooks = (checkpoint_dir / f"hook_marker_rank{rank}").read_text().split()
-        assert hooks[-1] == "SeerTestMarkerHook"
-        assert "LogLossLrEtaHook" in hooks[:-1]  # VISSL's defaults come first
+        # listed plugin hooks after VISSL's defaults; the NaN guard (CHECK_NAN) last
+        assert hooks[-2:] == ["SeerTestMarkerHook", "SeerNanGuardHook"]
+        assert "LogLossLrEtaHook" in hooks[:-2]
 
 
 def test_slurm_path_uses_our_hook_generator(tmp_path):
@@ -112,7 +113,7 @@ def test_slurm_path_uses_our_hook_generator(tmp_path):
     )
     assert rc == 0, output[-4000:]
     hooks = (checkpoint_dir / "hook_marker_rank0").read_text().split()
-    assert hooks[-1] == "SeerTestMarkerHook"
+    assert hooks[-2:] == ["SeerTestMarkerHook", "SeerNanGuardHook"]
     assert _final_checkpoint(checkpoint_dir)
 
 
