@@ -231,7 +231,7 @@ def format_table(results: list[SetupResult], ratio_value: float | None) -> str:
 
         lines.append(
             f"{r.name:<6} {r.params_m:>9.1f} {r.step_ms_median:>9.1f} "
-            f"{r.img_per_s:>8.2f} {opt(r.achieved_tflops, '>8.3f')} "
+            f"{r.img_per_s:>8.2f} {opt(r.achieved_tflops, '>8.3g')} "
             f"{opt(r.mfu, '>6.1%')} {opt(r.peak_mem_gb, '>8.1f')}"
         )
     if ratio_value is not None:
