@@ -153,8 +153,12 @@ def measure_setup(
     warmup: int,
     step_tflop: float | None,
     peak_tflops: float | None,
-) -> tuple[SetupResult, TrainingSetup]:
-    """Build with `build()` (timed), run the steps, collect the figures."""
+) -> SetupResult:
+    """Build with `build()` (timed), run the steps, collect the figures, free it all.
+
+    The setup is dropped before returning, so the next one's peak memory starts
+    from an empty device.
+    """
     device = torch.device(options.device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -162,18 +166,21 @@ def measure_setup(
     start = time.perf_counter()
     setup = build()
     build_s = time.perf_counter() - start
+    name, num_params, overrides = setup.name, setup.num_params, setup.overrides
     times, losses = time_steps(setup, options, iters, warmup)
+    del setup
+    gc.collect()
     median_s = statistics.median(times) / 1e3
     result = SetupResult(
-        name=setup.name,
-        params_m=setup.num_params / 1e6,
+        name=name,
+        params_m=num_params / 1e6,
         build_s=round(build_s, 2),
         step_ms_median=1e3 * median_s,
         step_ms=times,
         img_per_s=options.batch / median_s,
         crops_per_s=options.batch * len(options.crops) / median_s,
         losses=losses,
-        overrides=setup.overrides,
+        overrides=overrides,
     )
     if step_tflop:
         result.achieved_tflops = step_tflop / median_s
@@ -181,15 +188,8 @@ def measure_setup(
             result.mfu = result.achieved_tflops / peak_tflops
     if device.type == "cuda":
         result.peak_mem_gb = torch.cuda.max_memory_allocated(device) / 1e9
-    return result, setup
-
-
-def release(setup: TrainingSetup | None, device: torch.device) -> None:
-    """Drop a setup's tensors before building the next one."""
-    del setup
-    gc.collect()
-    if device.type == "cuda":
         torch.cuda.empty_cache()
+    return result
 
 
 def environment(device: torch.device) -> dict:

@@ -148,12 +148,9 @@ def run(
             build = lambda: build_ours(options)  # noqa: E731
         else:
             build = lambda: build_stock(options, plain)  # noqa: E731
-        result, setup = measure.measure_setup(
+        results[name] = measure.measure_setup(
             build, options, iters, warmup, step_tflop, peak
         )
-        results[name] = result
-        measure.release(setup, device)
-        del setup
     ratio = measure.ratio(results.get(OURS), results.get(STOCK))
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
