@@ -19,23 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 from classy_vision.generic.distributed_util import get_rank  # noqa: E402
-from classy_vision.hooks import ClassyHook  # noqa: E402
 
 import seer_plugins  # noqa: E402,F401
+from seer_plugins.hooks.base import SeerHook  # noqa: E402
 from seer_plugins.hooks.registry import register_hook  # noqa: E402
 from seer_plugins.launcher import main  # noqa: E402
 
 
 @register_hook("seer_test_fault")
-class SeerTestFaultHook(ClassyHook):
-    on_start = ClassyHook._noop
-    on_phase_start = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
-
+class SeerTestFaultHook(SeerHook):
     def __init__(self, spec: str):
         super().__init__()
         kind, iteration, *rank = spec.split(":")

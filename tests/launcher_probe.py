@@ -14,25 +14,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch.distributed as dist  # noqa: E402
-from classy_vision.hooks import ClassyHook  # noqa: E402
 from vissl.utils.checkpoint import get_checkpoint_folder  # noqa: E402
 
 import seer_plugins  # noqa: E402,F401
 from seer_plugins.config import compose_with_args  # noqa: E402
+from seer_plugins.hooks.base import SeerHook  # noqa: E402
 from seer_plugins.hooks.registry import register_hook  # noqa: E402
 from seer_plugins.launcher import launch_on_slurm, main  # noqa: E402
 
 
 @register_hook("seer_test_marker")
-class SeerTestMarkerHook(ClassyHook):
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
-
+class SeerTestMarkerHook(SeerHook):
     def __init__(self, folder):
         super().__init__()
         self.folder = folder

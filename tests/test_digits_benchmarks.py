@@ -8,11 +8,10 @@ import torch
 import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
-from classy_vision.hooks import ClassyHook
-
 from seer_plugins.benchmarks.results import final_test_accuracy
 from seer_plugins.data.digits import export_digits
 from seer_plugins.data.low_shot_split import make_low_shot_split
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 from seer_plugins.launcher import main as launch
 
@@ -26,18 +25,9 @@ START_WEIGHTS = "start_weights.torch"
 
 
 @register_hook("test_capture_start_weights")
-class CaptureStartWeights(ClassyHook):
+class CaptureStartWeights(SeerHook):
     """Saves the model's state and the training set size when training starts,
     i.e. after VISSL built the model and applied MODEL.WEIGHTS_INIT."""
-
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     def __init__(self, checkpoint_dir):
         super().__init__()

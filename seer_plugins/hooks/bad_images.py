@@ -11,10 +11,10 @@ import logging
 
 import torch
 from classy_vision.generic.distributed_util import all_reduce_sum, is_primary
-from classy_vision.hooks import ClassyHook
 
 from seer_plugins.config_inference import register_config_inferrer
 from seer_plugins.data.robust_images import SOURCES
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 from seer_plugins.losses.swav_config import num_crops_from_transforms
 
@@ -31,20 +31,13 @@ def _flatten(valid) -> list[int]:
 
 
 @register_hook(HOOK_NAME)
-class SeerBadImagesHook(ClassyHook):
+class SeerBadImagesHook(SeerHook):
     """Logs `epoch E: K of N images unreadable, replaced` at the end of each phase.
 
     Args:
         crops_per_image: samples per image in `data_valid` (multi-crop repeats the
             flag of an image for each of its crops).
     """
-
-    on_start = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     def __init__(self, crops_per_image: int = 1):
         super().__init__()

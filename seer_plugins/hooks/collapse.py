@@ -17,8 +17,8 @@ import logging
 from collections import deque
 
 from classy_vision.generic.distributed_util import is_primary
-from classy_vision.hooks import ClassyHook
 
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 from seer_plugins.hooks.swav import unwrap
 
@@ -40,7 +40,7 @@ def is_near_collapse(losses, collapse_value: float, relative_tolerance: float) -
 
 
 @register_hook("seer_collapse_warning")
-class SeerCollapseWarningHook(ClassyHook):
+class SeerCollapseWarningHook(SeerHook):
     """Warns when the loss stays within a band around ln(K) for a window.
 
     Args:
@@ -48,15 +48,6 @@ class SeerCollapseWarningHook(ClassyHook):
         relative_tolerance: half-width of the band, relative to ln(K).
         start_iter: first iteration counted.
     """
-
-    on_start = ClassyHook._noop
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     def __init__(
         self, window: int = 100, relative_tolerance: float = 0.02, start_iter=0

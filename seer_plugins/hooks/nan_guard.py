@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 from classy_vision.generic.distributed_util import get_rank
-from classy_vision.hooks import ClassyHook
 
 from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
 HOOK_NAME = "seer_nan_guard"
@@ -61,15 +61,8 @@ def last_checkpoint(folder) -> str:
 
 
 @register_hook(HOOK_NAME)
-class SeerNanGuardHook(ClassyHook):
+class SeerNanGuardHook(SeerHook):
     """Raises FloatingPointError at the first non-finite output, loss or weight."""
-
-    on_start = ClassyHook._noop
-    on_phase_start = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     @classmethod
     def from_config(cls, config):

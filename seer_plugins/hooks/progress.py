@@ -9,26 +9,19 @@ import sys
 import time
 
 from classy_vision.generic.distributed_util import is_primary
-from classy_vision.hooks import ClassyHook
 from tqdm import tqdm
 
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 from seer_plugins.hooks.throughput import images_per_iteration
 
 
 @register_hook("seer_progress_bar")
-class SeerProgressBarHook(ClassyHook):
+class SeerProgressBarHook(SeerHook):
     """Args:
     images_per_iteration: global images per iteration (for img/s).
     file: where the bar is drawn (default: stderr).
     """
-
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
 
     def __init__(self, images_per_iteration: int, file=None):
         super().__init__()

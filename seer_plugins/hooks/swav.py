@@ -21,9 +21,9 @@ import logging
 
 import torch
 import torch.nn.functional as F
-from classy_vision.hooks import ClassyHook
 from torch import nn
 
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
 
@@ -82,18 +82,8 @@ def find_prototype_layers(
     return layers
 
 
-class _SwAVHook(ClassyHook):
+class _SwAVHook(SeerHook):
     """Finds the loss and prototype layers once, when training starts."""
-
-    on_start = ClassyHook._noop
-    on_phase_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_step = ClassyHook._noop
-    on_phase_end = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     # The loss attribute that says whether this hook has work to do.
     capability = ""

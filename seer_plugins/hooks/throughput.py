@@ -17,9 +17,9 @@ import time
 
 import torch
 from classy_vision.generic.distributed_util import is_primary
-from classy_vision.hooks import ClassyHook
 from torch.utils.flop_counter import FlopCounterMode
 
+from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
 CONFIG_KEY = "SEER_THROUGHPUT"
@@ -81,7 +81,7 @@ class ForwardFlopCounter:
 
 
 @register_hook("seer_throughput")
-class SeerThroughputHook(ClassyHook):
+class SeerThroughputHook(SeerHook):
     """Logs img/s (all processes) and, with a known peak, MFU.
 
     Args:
@@ -89,13 +89,6 @@ class SeerThroughputHook(ClassyHook):
         log_frequency: log every this many iterations.
         peak_tflops: peak TFLOP/s per process; None: look it up on GPU.
     """
-
-    on_start = ClassyHook._noop
-    on_forward = ClassyHook._noop
-    on_loss_and_meter = ClassyHook._noop
-    on_backward = ClassyHook._noop
-    on_update = ClassyHook._noop
-    on_end = ClassyHook._noop
 
     def __init__(
         self,
