@@ -148,10 +148,16 @@ def test_unknown_plugin_hook_lists_the_known_ones():
     assert str(known_hooks()) in str(error.value)
 
 
-def test_hook_generator_puts_vissl_defaults_first():
+def test_hook_generator_puts_vissl_defaults_first(tmp_path):
     from vissl.hooks import default_hook_generator
 
-    config = seer_plugins.compose(["config=test/cpu_test/test_cpu_regnet_simclr"])
+    # VISSL's log hook opens stdout.json in the checkpoint folder when built.
+    config = seer_plugins.compose(
+        [
+            "config=test/cpu_test/test_cpu_regnet_simclr",
+            f"config.CHECKPOINT.DIR={tmp_path}",
+        ]
+    )
     stock = [type(h) for h in default_hook_generator(config)]
     ours = [type(h) for h in seer_hook_generator(config)]
     assert ours[: len(stock)] == stock
