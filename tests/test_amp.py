@@ -15,6 +15,16 @@ from seer_plugins.optimizers.larc import LARCSGD
 from seer_plugins.optimizers.seer_sgd import SeerSGD
 from seer_plugins.train_step import seer_train_step
 
+# isort: split
+from vissl.trainer.train_steps import register_train_step
+
+
+@register_train_step("test_amp_custom_step")
+def _custom_train_step(task):
+    """A registered train step other than ours: autocast must refuse to pair with it."""
+    raise AssertionError("never run")
+
+
 NUM_CROPS, BATCH, DIM, K = 2, 8, 16, 12
 LARC = {"clip": False, "trust_coefficient": 0.001, "eps": 1e-8}
 
@@ -149,9 +159,10 @@ def test_yaml_switch_selects_our_train_step():
             [
                 "++config.MODEL.AMP_PARAMS.SEER_AMP_DTYPE=bf16",
                 "config.MODEL.AMP_PARAMS.USE_AMP=False",
-                "config.TRAINER.TRAIN_STEP_NAME=custom_step",
+                "config.TRAINER.TRAIN_STEP_NAME=test_amp_custom_step",
             ],
-            "needs TRAINER.TRAIN_STEP_NAME='seer_train_step', got 'custom_step'",
+            "needs TRAINER.TRAIN_STEP_NAME='seer_train_step', "
+            "got 'test_amp_custom_step'",
         ),
     ],
 )
