@@ -13,6 +13,8 @@ from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
+from seer_plugins.checks.plugin_names import UnknownPluginError
+from seer_plugins.checks.value_types import ConfigValueError
 from seer_plugins.config import ConfigNotFoundError, compose_with_args
 from seer_plugins.hooks.registry import seer_hook_generator
 from seer_plugins.preflight import PreflightError, preflight
@@ -106,7 +108,12 @@ def cli(argv: Sequence[str]) -> int:
     """`main` for the command line: config and preflight errors print as one message."""
     try:
         main(argv)
-    except (ConfigNotFoundError, PreflightError) as error:
+    except (
+        ConfigNotFoundError,
+        ConfigValueError,
+        PreflightError,
+        UnknownPluginError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

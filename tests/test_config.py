@@ -161,3 +161,13 @@ def test_hook_generator_puts_vissl_defaults_first(tmp_path):
     stock = [type(h) for h in default_hook_generator(config)]
     ours = [type(h) for h in seer_hook_generator(config)]
     assert ours[: len(stock)] == stock
+
+
+def test_command_line_reports_config_errors_in_one_line(capsys):
+    from seer_plugins.launcher import cli
+
+    rc = cli(["config=pretrain/seer_tiny", "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=0"])
+    assert rc == 2
+    assert capsys.readouterr().err.startswith(
+        "error: config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=0"
+    )
