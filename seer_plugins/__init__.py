@@ -9,6 +9,7 @@ from seer_plugins import compat
 
 compat.apply()
 
+from seer_plugins import atomic_checkpoints  # noqa: E402
 from seer_plugins import checks as _checks  # noqa: E402,F401
 from seer_plugins import train_step as _train_step  # noqa: E402,F401
 from seer_plugins.config import compose  # noqa: E402
@@ -18,5 +19,8 @@ from seer_plugins.hooks import registry as _hook_registry  # noqa: E402,F401
 from seer_plugins.losses import SeerSwAVLoss  # noqa: E402,F401
 from seer_plugins.models import SeerRegNet, SeerSwAVHead  # noqa: E402,F401
 from seer_plugins.optimizers import seer_sgd as _seer_sgd  # noqa: E402,F401
+from seer_plugins.tasks import exact_resume_task as _exact_resume  # noqa: E402,F401
+
+atomic_checkpoints.install()
 
 __all__ = ["compose"]

@@ -32,6 +32,11 @@ COMPOSE_CASES = [
         "seer_train_step",
     ),
     (
+        "config.TRAINER.TASK_NAME=seer_self_supervison_task",
+        "TRAINER.TASK_NAME",
+        "seer_self_supervision_task",
+    ),
+    (
         "config.DATA.TRAIN.DATA_SOURCES=[disk_foldr]",
         "DATA.TRAIN.DATA_SOURCES[0]",
         "disk_folder",

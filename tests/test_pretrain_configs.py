@@ -110,6 +110,15 @@ def test_seer_1b_carries_the_recipe():
     assert config.MODEL.ACTIVATION_CHECKPOINTING.USE_ACTIVATION_CHECKPOINTING
 
 
+@pytest.mark.parametrize("name", ["seer_1b", "seer_10b", "seer_tiny", "demo_digits"])
+def test_pretraining_resumes_exactly(name):
+    """The family runs the task and sampler that tests/test_exact_resume.py tests."""
+    config = _compose(name)
+    assert config.TRAINER.TASK_NAME == "seer_self_supervision_task"
+    assert config.DATA.TRAIN.USE_STATEFUL_DISTRIBUTED_SAMPLER is True
+    assert config.CHECKPOINT.AUTO_RESUME is True
+
+
 def test_seer_10b_differences():
     config = _compose("seer_10b")
     assert config.LOSS.seer_swav_loss.epsilon == 0.03

@@ -13,6 +13,7 @@ import torch.nn.modules.loss as torch_losses
 from classy_vision.losses import LOSS_REGISTRY
 from classy_vision.optim import OPTIMIZER_REGISTRY
 from classy_vision.optim.param_scheduler import PARAM_SCHEDULER_REGISTRY
+from classy_vision.tasks import TASK_REGISTRY
 from vissl.data import DATASET_SOURCE_MAP
 from vissl.data.collators import COLLATOR_REGISTRY
 from vissl.models.heads import MODEL_HEADS_REGISTRY
@@ -79,6 +80,7 @@ def check_plugin_names(config) -> None:
     check_name("OPTIMIZER.name", config.OPTIMIZER.name, OPTIMIZER_REGISTRY, "optimizer")
     for key, name in _scheduler_names(config.OPTIMIZER.get("param_schedulers", None)):
         check_name(key, name, PARAM_SCHEDULER_REGISTRY, "param scheduler")
+    check_name("TRAINER.TASK_NAME", config.TRAINER.TASK_NAME, TASK_REGISTRY, "task")
     check_name(
         "TRAINER.TRAIN_STEP_NAME",
         config.TRAINER.TRAIN_STEP_NAME,

@@ -142,7 +142,11 @@ class SeerNormalizePrototypesHook(_SwAVHook):
                 weight.copy_(F.normalize(weight, dim=1, p=2))
 
     def on_start(self, task) -> None:
-        self._normalize(task)
+        # A resumed run's prototypes were saved normalised; normalising them again
+        # moves them by rounding, and the resumed losses would differ in the last
+        # digits from an uninterrupted run's.
+        if getattr(task, "checkpoint", None) is None:
+            self._normalize(task)
 
     def on_update(self, task) -> None:
         self._normalize(task)

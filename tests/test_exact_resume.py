@@ -1,0 +1,92 @@
+"""A run killed with SIGKILL mid-epoch and resumed gives the uninterrupted run's losses.
+
+Each test trains `seer_tiny` three times through the launcher (tests/resume_probe.py):
+once uninterrupted, once killed at the end of iteration 10, once resumed from that
+run's folder with `CHECKPOINT.AUTO_RESUME` (the config's default). Epochs are 6
+iterations and checkpoints every 4: the kill lands mid-epoch 2, the resume starts
+from iteration 8, also mid-epoch. What must survive is all switched on: data loader
+workers (augmentations), random synthetic images (data order), fp16 autocast (the
+gradient scaler), a SwAV queue filled from iteration 3, LARC momentum, the warm-up
+and cosine LR, and the prototype freeze of the first 5 iterations.
+
+The losses are compared as the exact repr of each float, not within a tolerance.
+"""
+
+import re
+
+from launch_helpers import REPO, run_script
+
+PROBE = REPO / "tests" / "resume_probe.py"
+KILL_AT, CHECKPOINT_EVERY, NUM_ITERATIONS = 10, 4, 12
+
+
+def _overrides(folder, processes):
+    return [
+        "config=pretrain/seer_tiny",
+        f"config.CHECKPOINT.DIR={folder}",
+        f"config.CHECKPOINT.CHECKPOINT_ITER_FREQUENCY={CHECKPOINT_EVERY}",
+        f"config.DISTRIBUTED.NUM_PROC_PER_NODE={processes}",
+        # 6 iterations of 8 images per process per epoch, 2 epochs
+        f"config.DATA.TRAIN.DATA_LIMIT={48 * processes}",
+        "config.OPTIMIZER.num_epochs=2",
+        "config.DATA.TRAIN.RANDOM_SYNTHETIC_IMAGES=True",
+        f"config.DATA.NUM_DATALOADER_WORKERS={2 if processes == 1 else 1}",
+        "config.MODEL.AMP_PARAMS.SEER_AMP_DTYPE=float16",
+        f"config.LOSS.seer_swav_loss.queue.queue_length={16 * processes}",
+        "config.LOSS.seer_swav_loss.queue.start_iter=3",
+        "config.HOOKS.PLUGINS=[seer_test_loss_log]",
+    ]
+
+
+def _losses(folder, rank):
+    """{iteration: loss repr}, and the iterations in the order they were logged."""
+    lines = (folder / f"losses_rank{rank}.txt").read_text().split()
+    iterations, values = [int(i) for i in lines[::2]], lines[1::2]
+    return dict(zip(iterations, values, strict=True)), iterations
+
+
+def _run(tmp_path, monkeypatch, name, processes, kill_at=None):
+    folder = tmp_path / name
+    if kill_at is None:
+        monkeypatch.delenv("SEER_TEST_KILL_AT_ITERATION", raising=False)
+    else:
+        monkeypatch.setenv("SEER_TEST_KILL_AT_ITERATION", str(kill_at))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    rc, out = run_script(PROBE, _overrides(folder, processes), cwd=tmp_path)
+    return folder, rc, out
+
+
+def _check_exact_resume(tmp_path, monkeypatch, processes):
+    whole, rc, out = _run(tmp_path, monkeypatch, "uninterrupted", processes)
+    assert rc == 0, out[-3000:]
+
+    resumed, rc, out = _run(tmp_path, monkeypatch, "killed", processes, KILL_AT)
+    assert rc != 0, "the run was not killed"
+    assert "SIGKILL" in out or rc in (-9, 137), out[-3000:]
+    assert not (resumed / "model_final_checkpoint_phase1.torch").exists()
+
+    _, rc, out = _run(tmp_path, monkeypatch, "killed", processes)
+    assert rc == 0, out[-3000:]
+    last_checkpoint = KILL_AT - KILL_AT % CHECKPOINT_EVERY
+    assert re.search(
+        rf"Resume from file: .*model_iteration{last_checkpoint}\.torch", out
+    )
+
+    for rank in range(processes):
+        expected, whole_order = _losses(whole, rank)
+        got, order = _losses(resumed, rank)
+        assert whole_order == list(range(NUM_ITERATIONS))
+        # killed after iteration KILL_AT - 1 (0-based) was logged; resumed at the
+        # checkpoint, so iterations last_checkpoint .. KILL_AT - 1 ran twice
+        assert order == [*range(KILL_AT), *range(last_checkpoint, NUM_ITERATIONS)]
+        resumed_part = {i: v for i, v in got.items() if i >= last_checkpoint}
+        assert resumed_part == {i: expected[i] for i in resumed_part}, rank
+
+
+def test_one_process_resumes_with_identical_losses(tmp_path, monkeypatch):
+    _check_exact_resume(tmp_path, monkeypatch, processes=1)
+
+
+def test_two_processes_resume_with_identical_losses_per_rank(tmp_path, monkeypatch):
+    """Each rank gets back its own SwAV queue and random generators."""
+    _check_exact_resume(tmp_path, monkeypatch, processes=2)
