@@ -2,11 +2,11 @@
 
 torch's workers watch their parent process. Under VISSL's default
 `MULTI_PROCESSING_METHOD: forkserver` that parent is the fork server, not the
-training process, and the fork server waits for its clients, the workers, to exit
-first: after a SIGKILL of the training process (an OOM kill, `kill -9`, a
-preemption that spares the node) every worker lives on, idle, holding its memory
-(~0.7 GB each for seer_tiny; 8 per GPU in the SEER configs), and keeps open any pipe
-the training process wrote to.
+training process, and the fork server was seen outliving it (every forked child
+holds the fork server's "alive" pipe open): after a SIGKILL of a `seer_tiny` run
+(as by an OOM kill, `kill -9`, a preemption that spares the node) its workers lived
+on, idle, holding ~0.7 GB each (SEER runs 8 per GPU) and any pipe the training
+process wrote to.
 
 :class:`ExitWithTrainingProcess` wraps a loader's `worker_init_fn`: each worker
 also starts a daemon thread that checks every few seconds whether the training
