@@ -119,6 +119,30 @@ def test_pretraining_resumes_exactly(name):
     assert config.CHECKPOINT.AUTO_RESUME is True
 
 
+def test_demo_digits_views_differ_in_grey_levels():
+    """The demo's two SwAV views of a digit differ in brightness/contrast, not only
+    in crop: with crops alone its features stayed at pixel level (demo_digits.yaml).
+    At SwAV's epsilon of 0.05 this distortion collapsed SwAV; the demo runs 0.03."""
+    from PIL import Image
+    from vissl.data.ssl_transforms import get_transform
+
+    config = _compose("demo_digits")
+    swav = config.LOSS.seer_swav_loss
+    assert (swav.num_iters, swav.epsilon) == (10, 0.03)
+    transform = get_transform(config.DATA.TRAIN.TRANSFORMS)
+    # a flat grey image: any difference between the views is the grey-level jitter
+    flat = Image.new("RGB", (32, 32), (128, 128, 128))
+    torch.manual_seed(0)
+    means = {
+        round(view.mean().item(), 4)
+        for _ in range(8)
+        for view in transform(
+            {"data": [flat], "label": [0], "data_valid": [1], "data_idx": [0]}
+        )["data"]
+    }
+    assert len(means) > 1
+
+
 def test_seer_10b_differences():
     config = _compose("seer_10b")
     assert config.LOSS.seer_swav_loss.epsilon == 0.03
