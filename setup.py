@@ -22,12 +22,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["seer_plugins", "seer_plugins.*"])
     + ["seer_plugins.configs"],
-    # The YAML configs live at the repository root (configs/) and are installed
-    # as seer_plugins/configs for a regular (non-editable) install.
+    # The YAML (configs/: pretrain/, benchmark/ and the plugin defaults/) lives at
+    # the repository root and is installed as seer_plugins/configs.
     package_dir={"seer_plugins.configs": "configs"},
-    package_data={
-        "seer_plugins": ["defaults/*.yaml"],
-        "seer_plugins.configs": ["**/*.yaml"],
-    },
+    package_data={"seer_plugins.configs": ["**/*.yaml"]},
     install_requires=REQUIREMENTS,
 )

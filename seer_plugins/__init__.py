@@ -1,26 +1,46 @@
 """seer_plugins: SEER (SwAV on RegNetY) for VISSL 0.1.6 on today's stack.
 
-Importing the package applies the compatibility shims once and registers every
-plugin into VISSL's and ClassyVision's registries. Registration only: each import
-below exists for its side effect.
+`import seer_plugins` is all a VISSL project needs: this file is the index of what
+that import does. It patches the host (the labelled blocks of explicit calls) and
+registers each plugin (one import per registering module, with the names it
+registers). `tests/test_registrations.py` checks the names against one table.
 """
 
+# -- Patches of today's stack, before anything imports VISSL ----------------------
 from seer_plugins import compat
 
-compat.apply()
+compat.apply()  # Kinetics400 alias, numpy aliases, pkg_resources check, warnings
 
-from seer_plugins import atomic_checkpoints  # noqa: E402
-from seer_plugins import checks as _checks  # noqa: E402,F401
-from seer_plugins import train_step as _train_step  # noqa: E402,F401
-from seer_plugins.config import compose  # noqa: E402
-from seer_plugins.data import low_shot_dataset as _low_shot_dataset  # noqa: E402,F401
-from seer_plugins.data import robust_images as _robust_images  # noqa: E402,F401
-from seer_plugins.hooks import registry as _hook_registry  # noqa: E402,F401
-from seer_plugins.losses import SeerSwAVLoss  # noqa: E402,F401
-from seer_plugins.models import SeerRegNet, SeerSwAVHead  # noqa: E402,F401
-from seer_plugins.optimizers import seer_sgd as _seer_sgd  # noqa: E402,F401
-from seer_plugins.tasks import exact_resume_task as _exact_resume  # noqa: E402,F401
+# -- Registrations ------------------------------------------------------------------
+# isort: off
+from seer_plugins.config import resolvers  # noqa: E402,F401  resolvers: seer.width, seer.pooled_dim
+from seer_plugins.checks import plugin_names  # noqa: E402,F401  check: check_plugin_names
+from seer_plugins.checks import value_types  # noqa: E402,F401  check: check_value_types
+from seer_plugins.checks import trunk_config  # noqa: E402,F401  inferrer: check_seer_regnet_config
+from seer_plugins.models import seer_regnet  # noqa: E402,F401  trunk: seer_regnet
+from seer_plugins.models import seer_swav_head  # noqa: E402,F401  head: seer_swav_head
+from seer_plugins.losses import seer_swav_loss  # noqa: E402,F401  loss: seer_swav_loss
+from seer_plugins.losses import swav_config  # noqa: E402,F401  inferrer: infer_seer_swav_loss
+from seer_plugins.optimizers import seer_sgd  # noqa: E402,F401  optimizer: seer_sgd
+from seer_plugins.trainer import train_step  # noqa: E402,F401  train step: seer_train_step; inferrer: infer_seer_amp
+from seer_plugins.trainer import task  # noqa: E402,F401  task: seer_self_supervision_task
+from seer_plugins.data import low_shot_dataset  # noqa: E402,F401  data source: seer_low_shot
+from seer_plugins.hooks import registry  # noqa: E402,F401  inferrer: resolve_plugin_hooks
+from seer_plugins.hooks import bad_images  # noqa: E402,F401  hook: seer_bad_images
+from seer_plugins.hooks import swav  # noqa: E402,F401  hooks: seer_swav_queue, seer_prototypes_normalize, seer_prototypes_freeze
+from seer_plugins.hooks import collapse  # noqa: E402,F401  hook: seer_collapse_warning
+from seer_plugins.hooks import throughput  # noqa: E402,F401  hook: seer_throughput
+from seer_plugins.hooks import progress  # noqa: E402,F401  hook: seer_progress_bar
+from seer_plugins.hooks import nan_guard  # noqa: E402,F401  hook: seer_nan_guard
+# isort: on
 
-atomic_checkpoints.install()
+# -- Patches of VISSL's behaviour ---------------------------------------------------
+from seer_plugins.patches import atomic_checkpoints, disk_sources  # noqa: E402
+
+atomic_checkpoints.install()  # checkpoint files written atomically, links relative
+disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
+
+# -- The package's face ---------------------------------------------------------------
+from seer_plugins.config.compose import compose  # noqa: E402
 
 __all__ = ["compose"]

@@ -13,7 +13,8 @@ from seer_plugins import compose
 from seer_plugins.losses import SeerSwAVCriterion, SeerSwAVLoss
 from seer_plugins.optimizers.larc import LARCSGD
 from seer_plugins.optimizers.seer_sgd import SeerSGD
-from seer_plugins.train_step import seer_train_step
+from seer_plugins.trainer.amp import grad_scaler
+from seer_plugins.trainer.train_step import seer_train_step
 
 # isort: split
 from vissl.trainer.train_steps import register_train_step
@@ -122,7 +123,7 @@ def test_one_step_equals_autocast_forward_and_larc_by_hand(dtype_name, dtype):
 def test_fp16_keeps_a_gradient_scaler_on_the_task():
     model = TinySwAV()
     task = seer_train_step(_task(model, "fp16", torch.randn(NUM_CROPS * BATCH, 32)))
-    assert isinstance(task.seer_grad_scaler, torch.amp.GradScaler)
+    assert isinstance(grad_scaler(task), torch.amp.GradScaler)
 
 
 BASE = ["config=test/integration_test/quick_swav", "config.LOSS.name=seer_swav_loss"]

@@ -15,7 +15,7 @@ import vissl.utils.checkpoint as vissl_checkpoint
 from launch_helpers import REPO
 from vissl.utils.checkpoint import get_checkpoint_resume_files
 
-import seer_plugins.atomic_checkpoints as atomic
+import seer_plugins.patches.atomic_checkpoints as atomic
 
 CHILD = """
 import os, signal, sys
@@ -23,7 +23,7 @@ sys.path.insert(0, {repo!r})
 import seer_plugins
 import torch
 import vissl.utils.checkpoint as vissl_checkpoint
-import seer_plugins.atomic_checkpoints as atomic
+import seer_plugins.patches.atomic_checkpoints as atomic
 
 folder, first, second, which = sys.argv[1:5]
 if which == "vissl":

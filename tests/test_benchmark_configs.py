@@ -1,5 +1,5 @@
 """Every benchmark config composes, with every model preset; heads fit the trunks;
-the SEER recipes (SEER_SPEC §4) are what the YAML says."""
+the SEER recipes (docs/recipes.md) are what the YAML says."""
 
 import functools
 import math
@@ -13,8 +13,8 @@ import seer_plugins  # first: its compat shims must run before VISSL is imported
 # isort: split
 from vissl.models import build_model
 
+from seer_plugins.config.paths import configs_dir
 from seer_plugins.models.regnet_params import PRESETS, stage_specs
-from seer_plugins.paths import configs_dir
 
 BENCHMARKS = configs_dir() / "benchmark"
 # Pure fragments, composed only as parts of the entry configs.

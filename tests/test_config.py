@@ -6,8 +6,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 import seer_plugins
-from seer_plugins import config as seer_config
-from seer_plugins.config import ConfigNotFoundError, compose_with_args
+from seer_plugins.config import compose as seer_config
+from seer_plugins.config.compose import ConfigNotFoundError, compose_with_args
 from seer_plugins.hooks.registry import known_hooks, seer_hook_generator
 
 PROBE_YAML = """# @package _global_
@@ -164,7 +164,7 @@ def test_hook_generator_puts_vissl_defaults_first(tmp_path):
 
 
 def test_command_line_reports_config_errors_in_one_line(capsys):
-    from seer_plugins.launcher import cli
+    from seer_plugins.apps.launcher import cli
 
     rc = cli(["config=pretrain/seer_tiny", "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=0"])
     assert rc == 2

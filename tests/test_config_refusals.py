@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from seer_plugins import compose
-from seer_plugins.preflight import PreflightError, preflight
+from seer_plugins.checks.preflight import PreflightError, preflight
 
 BASE = ["config=pretrain/seer_tiny"]
 
@@ -88,7 +88,7 @@ COMPOSE_CASES = [
         "LOSS.seer_swav_loss.temperature",
         "'warm'",
     ),
-    # model and loss consistency (models/config_checks.py, losses/swav_config.py)
+    # model and loss consistency (checks/trunk_config.py, losses/swav_config.py)
     ("config.MODEL.TRUNK.SEER_REGNET.preset=regnety_1000gf", "preset", "regnety_256gf"),
     (
         "config.MODEL.HEAD.PARAMS=[[seer_swav_head,{dims:[100,64,32],num_clusters:[100]}]]",

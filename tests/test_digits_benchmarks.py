@@ -8,12 +8,12 @@ import torch
 import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
-from seer_plugins.benchmarks.results import final_test_accuracy
+from seer_plugins.apps.launcher import main as launch
+from seer_plugins.apps.sweep.results import final_test_accuracy
 from seer_plugins.data.digits import export_digits
 from seer_plugins.data.low_shot_split import make_low_shot_split
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
-from seer_plugins.launcher import main as launch
 
 pytestmark = [
     pytest.mark.slow,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from launch_helpers import run_script
 
-PROBE = Path(__file__).with_name("fault_probe.py")
+PROBE = Path(__file__).parent / "support" / "fault_probe.py"
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """A run killed with SIGKILL mid-epoch and resumed gives the uninterrupted run's losses.
 
-Each test trains `seer_tiny` three times through the launcher (tests/resume_probe.py):
+Each test trains `seer_tiny` three times through the launcher (tests/support/resume_probe.py):
 once uninterrupted, once killed at the end of iteration 10, once resumed from that
 run's folder with `CHECKPOINT.AUTO_RESUME` (the config's default). Epochs are 6
 iterations and checkpoints every 4: the kill lands mid-epoch 2, the resume starts
@@ -16,7 +16,7 @@ import re
 
 from launch_helpers import REPO, run_script
 
-PROBE = REPO / "tests" / "resume_probe.py"
+PROBE = REPO / "tests" / "support" / "resume_probe.py"
 KILL_AT, CHECKPOINT_EVERY, NUM_ITERATIONS = 10, 4, 12
 
 

@@ -9,7 +9,7 @@ from launch_helpers import SIMCLR_CPU, run_script, stock_swav_cpu
 
 pytestmark = pytest.mark.slow
 
-PROBE = Path(__file__).with_name("launcher_probe.py")
+PROBE = Path(__file__).parent / "support" / "launcher_probe.py"
 
 
 def _losses(output):

@@ -11,7 +11,7 @@ from launch_helpers import run_script
 from seer_plugins import compose
 from seer_plugins.hooks.nan_guard import HOOK_NAME, SeerNanGuardHook, _all_finite
 
-PROBE = Path(__file__).with_name("fault_probe.py")
+PROBE = Path(__file__).parent / "support" / "fault_probe.py"
 
 
 def test_check_nan_means_our_guard_last():

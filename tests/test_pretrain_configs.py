@@ -8,12 +8,16 @@ from launch_helpers import REPO
 from vissl.models import build_model
 
 import seer_plugins
-from seer_plugins.preflight import PreflightError, check_data_paths, check_devices
+from seer_plugins.checks.preflight import (
+    PreflightError,
+    check_data_paths,
+    check_devices,
+)
 
 PRETRAIN = REPO / "configs" / "pretrain"
 ENTRY_CONFIGS = sorted(p.stem for p in PRETRAIN.glob("*.yaml"))
 
-# Trunk parameters per config (SEER_SPEC §2, exact counts pinned in the trunk tests).
+# Trunk parameters per config (docs/recipes.md, exact counts pinned in the trunk tests).
 TRUNK_PARAMS_M = {
     "seer_32gf": 141.3,
     "seer_64gf": 276.5,

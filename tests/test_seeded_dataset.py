@@ -9,7 +9,7 @@ import torch
 
 from seer_plugins import compose
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset, sample_seeds
-from seer_plugins.tasks.rng_state import capture_rng_state, restore_rng_state
+from seer_plugins.trainer.rng_state import capture_rng_state, restore_rng_state
 
 CPU = torch.device("cpu")
 

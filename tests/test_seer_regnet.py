@@ -10,13 +10,17 @@ import seer_plugins  # noqa: F401  first: compat shims, then plugin registration
 # isort: split
 from vissl.config import AttrDict
 
-from seer_plugins.models.config_checks import TrunkOptions, resolve_options
 from seer_plugins.models.regnet_params import PRESETS, resolve_params, stage_specs
-from seer_plugins.models.seer_regnet import SeerRegNet, build_trunk
+from seer_plugins.models.seer_regnet import (
+    SeerRegNet,
+    TrunkOptions,
+    build_trunk,
+    resolve_options,
+)
 
 FEATURES = ["conv1", "res2", "res3", "res4", "res5", "avgpool", "flatten"]
 
-# preset: stage depths, stage widths, group widths, trunk params (exact), SEER_SPEC §2
+# preset: stage depths, stage widths, group widths, trunk params (exact), docs/recipes.md
 # (millions; None: given there as ~9.3B).
 ARCHITECTURES = {
     "regnety_32gf": ([2, 5, 12, 1], [232, 696, 1392, 3712], 232, 141_333_770, 141.3),

@@ -6,10 +6,9 @@ import torch
 import seer_plugins  # noqa: F401  first: compat shims, then plugin registration
 
 # isort: split
-from seer_plugins.models.config_checks import TrunkOptions
 from seer_plugins.models.group_padding import SeerPaddedGroupConv2d
 from seer_plugins.models.regnet_params import PRESETS, RegNetParams, stage_specs
-from seer_plugins.models.seer_regnet import build_trunk
+from seer_plugins.models.seer_regnet import TrunkOptions, build_trunk
 
 # Group width 12 (not a multiple of 8), like SEER 1.3B's 373, on a CPU-sized net.
 ODD = RegNetParams(depth=6, w_0=16, w_a=20.0, w_m=2.0, group_width=12, stem_width=16)

@@ -10,7 +10,8 @@ from torch import nn
 from vissl.config import AttrDict
 from vissl.models.heads import get_model_head
 
-from seer_plugins.models.seer_swav_head import SeerSwAVHead, find_prototype_layers
+from seer_plugins.models.prototypes import find_prototype_layers
+from seer_plugins.models.seer_swav_head import SeerSwAVHead
 
 MODEL_CONFIG = AttrDict({"HEAD": {"BATCHNORM_EPS": 1e-5, "BATCHNORM_MOMENTUM": 0.1}})
 

@@ -100,7 +100,7 @@ def _free_port() -> int:
 
 
 def test_two_processes_equal_one_process_on_the_concatenated_batch(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parent / "support"))
     from swav_dist_workers import sinkhorn_and_loss_worker
 
     num_crops, batch, prototypes = 4, 8, 12

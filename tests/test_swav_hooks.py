@@ -16,10 +16,10 @@ from seer_plugins.hooks.swav import (
     SeerFreezePrototypesHook,
     SeerNormalizePrototypesHook,
     SeerSwAVQueueHook,
-    find_prototype_layers,
 )
 from seer_plugins.hooks.throughput import SeerThroughputHook, lookup_peak_tflops
 from seer_plugins.losses import SeerSwAVCriterion, SeerSwAVLoss
+from seer_plugins.models.prototypes import find_prototype_layers
 
 DIM = 8
 

@@ -10,13 +10,13 @@ import pytest
 import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
-from seer_plugins.benchmarks import sweep as sweep_lib
-from seer_plugins.benchmarks.results import (
+from seer_plugins.apps.sweep import sweep as sweep_lib
+from seer_plugins.apps.sweep.results import (
     ResultRow,
     final_test_accuracy,
     write_results,
 )
-from seer_plugins.benchmarks.runs import (
+from seer_plugins.apps.sweep.runs import (
     Labels,
     parse_checkpoint,
     parse_labels,
@@ -117,7 +117,7 @@ def test_tables(tmp_path):
 def test_slurm_path_submits_each_pending_run_once(tmp_path, monkeypatch, capsys):
     """--slurm: one submitit job per run with USE_SLURM, our launcher's job; a second
     sweep does not submit again unless --resubmit."""
-    from seer_plugins import launcher
+    from seer_plugins.apps import launcher
 
     submitted = []
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seer_plugins.perf.run import parse_crops
-from seer_plugins.perf.setups import BenchOptions, multicrop_groups
+from seer_plugins.apps.throughput.run import parse_crops
+from seer_plugins.apps.throughput.setups import BenchOptions, multicrop_groups
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
 RESULT_KEYS = {

@@ -11,10 +11,10 @@ import dataclasses
 import pytest
 import torch
 
+from seer_plugins.apps.throughput.measure import time_steps
+from seer_plugins.apps.throughput.setups import BenchOptions, build_ours
 from seer_plugins.models.group_padding import SeerPaddedGroupConv2d
 from seer_plugins.models.regnet_params import RegNetParams
-from seer_plugins.perf.measure import time_steps
-from seer_plugins.perf.setups import BenchOptions, build_ours
 
 # Group width 11: every stage's 3x3 convolution gets padded (11 -> 16).
 ODD_GROUPS = RegNetParams(6, 16, 20.0, 2.0, 11, stem_width=16)

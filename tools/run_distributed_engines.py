@@ -19,7 +19,7 @@ if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
 # Imported at the top on purpose: spawned workers re-import this module, and this
 # import is what registers our plugins in them.
 import seer_plugins  # noqa: E402,F401
-from seer_plugins.launcher import cli  # noqa: E402
+from seer_plugins.apps.launcher import cli  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(cli(sys.argv[1:]))

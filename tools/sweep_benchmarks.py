@@ -7,7 +7,7 @@
         config.DATA.TRAIN.DATA_PATHS=[/imagenet/train] \
         config.DATA.TEST.DATA_PATHS=[/imagenet/val]
 
-Logic and options: seer_plugins/benchmarks/sweep.py (`--help`).
+Logic and options: seer_plugins/apps/sweep/sweep.py (`--help`).
 """
 
 import sys
@@ -18,7 +18,7 @@ if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import seer_plugins  # noqa: E402,F401
-from seer_plugins.benchmarks.sweep import main  # noqa: E402
+from seer_plugins.apps.sweep.sweep import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,3 @@
-"""Config checks run at compose time, before VISSL's inference and any process.
-
-Registration only: each module registers its checks with
-`seer_plugins.config_inference.register_config_check`.
-"""
-
-from seer_plugins.checks import plugin_names, value_types  # noqa: F401
+"""Refusing what cannot work, before training: config checks run at compose time
+(plugin names, value types, trunk and head widths) and the launcher's preflight
+(this machine's devices and files). One error format: :mod:`errors`."""

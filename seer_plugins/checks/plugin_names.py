@@ -20,7 +20,8 @@ from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
 from vissl.trainer.train_steps import TRAIN_STEP_REGISTRY
 
-from seer_plugins.config_inference import register_config_check
+from seer_plugins.config.head_params import head_entries
+from seer_plugins.config.inference import register_config_check
 
 
 class UnknownPluginError(ValueError):
@@ -45,16 +46,6 @@ def check_name(key: str, value, known, what: str) -> None:
     )
 
 
-def _head_names(head_params):
-    """(index label, name) of each module of `MODEL.HEAD.PARAMS`, composite heads too."""
-    for i, entry in enumerate(head_params or []):
-        if entry and isinstance(entry[0], (list, tuple)):
-            for j, sub in enumerate(entry):
-                yield f"[{i}][{j}][0]", sub[0]
-        elif entry:
-            yield f"[{i}][0]", entry[0]
-
-
 def _scheduler_names(schedulers):
     """(key, name) of every `name:` in `OPTIMIZER.param_schedulers`, nested too."""
     for param, scheduler in (schedulers or {}).items():
@@ -73,8 +64,9 @@ def check_plugin_names(config) -> None:
     check_name(
         "MODEL.TRUNK.NAME", config.MODEL.TRUNK.NAME, MODEL_TRUNKS_REGISTRY, "trunk"
     )
-    for where, name in _head_names(config.MODEL.HEAD.get("PARAMS", None)):
-        check_name(f"MODEL.HEAD.PARAMS{where}", name, MODEL_HEADS_REGISTRY, "head")
+    for head in head_entries(config.MODEL.HEAD.get("PARAMS", None)):
+        key = f"MODEL.HEAD.PARAMS{head.where}[0]"
+        check_name(key, head.name, MODEL_HEADS_REGISTRY, "head")
     losses = set(LOSS_REGISTRY) | _torch_loss_names()
     check_name("LOSS.name", config.LOSS.name, losses, "loss")
     check_name("OPTIMIZER.name", config.OPTIMIZER.name, OPTIMIZER_REGISTRY, "optimizer")

@@ -11,11 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 
-from seer_plugins.config_inference import register_config_check
-
-
-class ConfigValueError(ValueError):
-    """A config key holds a value of the wrong type or out of range."""
+from seer_plugins.checks.errors import ConfigValueError
+from seer_plugins.config.inference import register_config_check
 
 
 def _is_int(value) -> bool:
@@ -106,8 +103,10 @@ def check_rule(config, rule: Rule) -> None:
     if value is _MISSING or rule.valid(value):
         return
     raise ConfigValueError(
-        f"config.{rule.key}={value!r} ({type(value).__name__}) is invalid: "
-        f"expected {rule.expected}"
+        f"config.{rule.key}",
+        value,
+        f"a {type(value).__name__} is invalid here",
+        f"expected {rule.expected}",
     )
 
 

@@ -1,8 +1,9 @@
 """Make VISSL 0.1.6 and its vendored ClassyVision run unmodified on today's stack.
 
-Each module here fixes one breakage listed in SEER_SPEC §1. Import-time shims are
-applied by :func:`apply` before anything imports VISSL; config-level translations
-(apex -> torch) run on every composed config in :mod:`seer_plugins.config`.
+Each module here fixes one breakage of VISSL 0.1.6 on today's stack (the README's "On
+today's stack" lists them). Import-time shims are applied by :func:`apply` before
+anything imports VISSL; config-level translations (apex -> torch) run on every
+composed config in :mod:`seer_plugins.config.compose`.
 """
 
 from seer_plugins.compat import (

@@ -7,10 +7,11 @@ config once, before VISSL's own inference, and say so with one warning per key.
 
 import warnings
 
+from seer_plugins.optimizers.seer_sgd import LARC_KEY, OPTIMIZER_NAME
+
 # The LARC wrapper lives in our optimizer; VISSL's TrainTask asserts apex whenever
-# `use_larc` is true for anything but `sgd_fsdp`, so the request moves to this key.
-LARC_KEY = "seer_larc"
-LARC_OPTIMIZERS = {"sgd": "seer_sgd", "seer_sgd": "seer_sgd"}
+# `use_larc` is true for anything but `sgd_fsdp`, so the request moves to its key.
+LARC_OPTIMIZERS = {"sgd": OPTIMIZER_NAME, OPTIMIZER_NAME: OPTIMIZER_NAME}
 
 
 class ApexTranslationWarning(UserWarning):

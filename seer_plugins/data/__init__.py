@@ -1,7 +1,3 @@
-"""Data plugins: the `seer_low_shot` data source, low-shot split files, digits export.
-
-Registration only: importing :mod:`low_shot_dataset` adds `seer_low_shot` to VISSL's
-`DATASET_SOURCE_MAP`.
-"""
-
-from seer_plugins.data import low_shot_dataset as _low_shot_dataset  # noqa: F401
+"""Data plugins: the `seer_low_shot` source and its split files, the robust disk
+dataset behind `disk_folder`/`disk_filelist`, per-sample seeded augmentations,
+loader workers that exit with training, and the digits export."""

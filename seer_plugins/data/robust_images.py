@@ -22,7 +22,6 @@ reads each image once, inside the guard, and:
 import logging
 
 from PIL import Image
-from vissl import data as vissl_data
 from vissl.data.data_helper import get_mean_image
 from vissl.data.disk_dataset import DiskImageDataset
 
@@ -100,12 +99,3 @@ class SeerRobustDiskDataset(DiskImageDataset):
         if self.enable_queue_dataset:
             self.on_sucess(img)
         return img, True
-
-
-def register() -> None:
-    """Serve VISSL's `disk_folder` and `disk_filelist` with the robust dataset."""
-    for name in SOURCES:
-        vissl_data.DATASET_SOURCE_MAP[name] = SeerRobustDiskDataset
-
-
-register()

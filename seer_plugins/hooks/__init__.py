@@ -1,13 +1,2 @@
-"""Training hooks: a registry VISSL lacks, and the hook generator our launcher passes.
-
-Importing this package registers the plugin hooks (`seer_*`) into the registry.
-"""
-
-from seer_plugins.hooks import (  # noqa: F401
-    bad_images,
-    collapse,
-    nan_guard,
-    progress,
-    swav,
-    throughput,
-)
+"""Training hooks: a registry VISSL lacks (:mod:`registry`), the hooks registered in
+it (`seer_*`, one module each) and the hook generator the launcher passes VISSL."""

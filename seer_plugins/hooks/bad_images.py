@@ -4,7 +4,8 @@ Each unreadable file is logged with its path where it is read (possibly in a dat
 loader worker, see :mod:`seer_plugins.data.robust_images`); its replacement reaches
 the batch with `data_valid == -1`. This hook sums those over the epoch and all
 ranks and logs one line per epoch, so a folder with many broken files is noticed.
-Switched on at compose time for a `disk_folder` / `disk_filelist` training source.
+Wanted whenever training reads a `disk_folder` / `disk_filelist` source; first of
+the plugin hooks.
 """
 
 import logging
@@ -12,13 +13,16 @@ import logging
 import torch
 from classy_vision.generic.distributed_util import all_reduce_sum, is_primary
 
-from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.config.derived import num_crops
 from seer_plugins.data.robust_images import SOURCES
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
-from seer_plugins.losses.swav_config import num_crops_from_transforms
 
 HOOK_NAME = "seer_bad_images"
+
+
+def reads_image_files(config) -> bool:
+    return bool(set(config.DATA.TRAIN.DATA_SOURCES or []) & set(SOURCES))
 
 
 def _flatten(valid) -> list[int]:
@@ -30,7 +34,7 @@ def _flatten(valid) -> list[int]:
     return [] if valid is None else [int(valid)]
 
 
-@register_hook(HOOK_NAME)
+@register_hook(HOOK_NAME, order=0, wanted=reads_image_files)
 class SeerBadImagesHook(SeerHook):
     """Logs `epoch E: K of N images unreadable, replaced` at the end of each phase.
 
@@ -46,7 +50,7 @@ class SeerBadImagesHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
-        crops = num_crops_from_transforms(config.DATA.TRAIN.TRANSFORMS) or 1
+        crops = num_crops(config.DATA.TRAIN.TRANSFORMS) or 1
         return cls(crops_per_image=crops)
 
     def on_phase_start(self, task) -> None:
@@ -74,12 +78,3 @@ class SeerBadImagesHook(SeerHook):
             )
         elif is_primary():
             logging.info("epoch %d: all %d images read", task.train_phase_idx, seen)
-
-
-@register_config_inferrer
-def report_bad_images(config) -> None:
-    """On for training from image files; first in the list, the NaN guard stays last."""
-    if not set(config.DATA.TRAIN.DATA_SOURCES or []) & set(SOURCES):
-        return
-    listed = [h for h in config.HOOKS.get("PLUGINS") or [] if h != HOOK_NAME]
-    config.HOOKS.PLUGINS = [HOOK_NAME, *listed]

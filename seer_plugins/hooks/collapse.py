@@ -2,12 +2,13 @@
 
 A SwAV run that collapses (every image mapped to the same uniform code) shows a
 loss stuck at ln(K), K the number of prototypes: uniform codes against uniform
-predictions. Users report it as "the loss does not go down" (SEER_SPEC §5.1). This
+predictions. Users report it as "the loss does not go down". This
 hook watches the all-reduced training loss and warns once per episode when the
 last `WINDOW` losses all lie within `RELATIVE_TOLERANCE` of that value.
 
-The loss says what its collapsed value is (`collapse_value`); with a loss that does
-not, the hook does nothing. Settings: `config.HOOKS.SEER_COLLAPSE_WARNING`.
+The loss says what its collapsed value is (`collapse_value`); the hook is wanted when
+the configured loss class declares that capability, and does nothing with a loss
+that lacks it. Settings: `config.HOOKS.SEER_COLLAPSE_WARNING`.
 The first iterations sit near ln(K) by construction (random prototypes, frozen
 prototypes), so the window starts counting at `START_ITER` or after the prototype
 freeze, whichever is later.
@@ -19,8 +20,8 @@ from collections import deque
 from classy_vision.generic.distributed_util import is_primary
 
 from seer_plugins.hooks.base import SeerHook
-from seer_plugins.hooks.registry import register_hook
-from seer_plugins.hooks.swav import unwrap
+from seer_plugins.hooks.registry import loss_capabilities, register_hook
+from seer_plugins.models.wrappers import unwrap
 
 CONFIG_KEY = "SEER_COLLAPSE_WARNING"
 
@@ -39,7 +40,11 @@ def is_near_collapse(losses, collapse_value: float, relative_tolerance: float) -
     return bool(losses) and all(abs(x - collapse_value) <= band for x in losses)
 
 
-@register_hook("seer_collapse_warning")
+def _loss_has_collapse_value(config) -> bool:
+    return "collapse_value" in loss_capabilities(config)
+
+
+@register_hook("seer_collapse_warning", order=13, wanted=_loss_has_collapse_value)
 class SeerCollapseWarningHook(SeerHook):
     """Warns when the loss stays within a band around ln(K) for a window.
 
@@ -67,12 +72,14 @@ class SeerCollapseWarningHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
+        # Defaults: configs/defaults/swav.yaml and the signature.
         settings = config.HOOKS.get(CONFIG_KEY) or {}
-        return cls(
-            window=int(settings.get("WINDOW", 100)),
-            relative_tolerance=float(settings.get("RELATIVE_TOLERANCE", 0.02)),
-            start_iter=int(settings.get("START_ITER", 0)),
-        )
+        keys = {
+            "WINDOW": "window",
+            "RELATIVE_TOLERANCE": "relative_tolerance",
+            "START_ITER": "start_iter",
+        }
+        return cls(**{arg: settings[k] for k, arg in keys.items() if k in settings})
 
     def on_step(self, task) -> None:
         loss = unwrap(task.loss)

@@ -6,9 +6,9 @@ the other, on a non-finite model output, *writes a checkpoint of that model* as
 neither looks at the parameters after the update, so a step that turns the weights
 NaN is saved by the next periodic checkpoint before any loss shows it.
 
-This hook replaces both (compose time: `HOOKS.CHECK_NAN: True` switches VISSL's off
-and this one on, see :func:`use_nan_guard`). It raises `FloatingPointError` naming
-the iteration:
+This hook replaces both: it is wanted when `HOOKS.CHECK_NAN` is on (VISSL's default)
+and switches that key off, so VISSL's hooks do not run. It raises
+`FloatingPointError` naming the iteration:
 
 - `on_forward`: a non-finite model output (the input and output are saved for
   debugging as `rank<R>_nan_model_output.pth` / `rank<R>_nan_input_sample.pth`);
@@ -18,7 +18,7 @@ the iteration:
   `on_phase_end`, where VISSL's checkpoint hook saves.
 
 Raising there means the checkpoint hook never sees a NaN model: the last checkpoint
-on disk is the last good one. The hook is listed last in `HOOKS.PLUGINS`, so plugin
+on disk is the last good one. Its order puts it after every other plugin hook, so
 hooks that change parameters in `on_update` (prototype normalisation) run first.
 """
 
@@ -28,11 +28,16 @@ from pathlib import Path
 import torch
 from classy_vision.generic.distributed_util import get_rank
 
-from seer_plugins.config_inference import register_config_inferrer
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
 HOOK_NAME = "seer_nan_guard"
+# Last of the plugin hooks: it checks the parameters after every other update.
+ORDER = 100
+
+
+def nan_checks_wanted(config) -> bool:
+    return bool(config.HOOKS.get("CHECK_NAN", False))
 
 
 def _all_finite(tensors) -> bool:
@@ -60,7 +65,9 @@ def last_checkpoint(folder) -> str:
     return str(found[-1]) if found else "none written yet"
 
 
-@register_hook(HOOK_NAME)
+@register_hook(
+    HOOK_NAME, order=ORDER, wanted=nan_checks_wanted, replaces=("CHECK_NAN",)
+)
 class SeerNanGuardHook(SeerHook):
     """Raises FloatingPointError at the first non-finite output, loss or weight."""
 
@@ -106,13 +113,3 @@ class SeerNanGuardHook(SeerHook):
             ]
             shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
             self._stop(task, f"non-finite parameters after the update ({shown})")
-
-
-@register_config_inferrer
-def use_nan_guard(config) -> None:
-    """`HOOKS.CHECK_NAN: True` means this guard instead of VISSL's two NaN hooks."""
-    if not config.HOOKS.get("CHECK_NAN", False):
-        return
-    config.HOOKS.CHECK_NAN = False
-    listed = [h for h in config.HOOKS.get("PLUGINS") or [] if h != HOOK_NAME]
-    config.HOOKS.PLUGINS = [*listed, HOOK_NAME]

@@ -11,12 +11,12 @@ import time
 from classy_vision.generic.distributed_util import is_primary
 from tqdm import tqdm
 
+from seer_plugins.config.derived import global_batch_size
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
-from seer_plugins.hooks.throughput import images_per_iteration
 
 
-@register_hook("seer_progress_bar")
+@register_hook("seer_progress_bar", order=70)
 class SeerProgressBarHook(SeerHook):
     """Args:
     images_per_iteration: global images per iteration (for img/s).
@@ -33,7 +33,7 @@ class SeerProgressBarHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
-        return cls(images_per_iteration=images_per_iteration(config))
+        return cls(images_per_iteration=global_batch_size(config))
 
     def on_start(self, task) -> None:
         if is_primary():

@@ -1,35 +1,74 @@
-"""A registry of plugin hooks, switched on by name from `config.HOOKS.PLUGINS`.
+"""A registry of plugin hooks, and the one function that decides which ones run.
 
 VISSL builds its hooks in `default_hook_generator` from an if-chain over config keys
-and loss names, with no way to add one from outside. Plugin hooks register here under
-a name; a config lists the names it wants, and :func:`seer_hook_generator` returns
-VISSL's default hooks first and the listed plugin hooks after them, in list order.
+and loss names, with no way to add one from outside. A plugin hook registers here
+under a name and declares:
 
-A registered hook class builds itself with `from_config(config)` and asks the config
-(or, at run time, the task) for what it needs: hooks key on capability, not names.
+- `order`: its place among plugin hooks (smaller first; equal orders keep the listed
+  order). Plugin hooks run after VISSL's default hooks;
+- `wanted`: an optional predicate on the composed config (which may ask the loss
+  class for its capabilities, see :func:`loss_capabilities`); a wanted hook is
+  switched on without being listed;
+- `replaces`: VISSL switches under `config.HOOKS` that the hook stands in for; they
+  are turned off when it runs (the NaN guard replaces `HOOKS.CHECK_NAN`).
+
+:func:`resolve_plugin_hooks` builds the list once per composed config (listed in
+`config.HOOKS.PLUGINS` plus wanted, in order) and writes it back to
+`HOOKS.PLUGINS`, so `train_config.yaml` shows what runs. A registered hook class
+builds itself with `from_config(config)` and keys on capability at run time.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from classy_vision.hooks import ClassyHook
+from classy_vision.losses import LOSS_REGISTRY
 from vissl.hooks import default_hook_generator
 
-from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.checks.errors import ConfigValueError
+from seer_plugins.config.inference import register_config_inferrer
 
 CONFIG_KEY = "HOOKS.PLUGINS"
+# Hooks that state no order run here: after the data and SwAV hooks, before the
+# reporting hooks and the NaN guard (which must see the model after every update).
+DEFAULT_ORDER = 50
 
-_HOOKS: dict[str, Callable] = {}
+
+@dataclass(frozen=True)
+class HookSpec:
+    name: str
+    cls: type
+    order: int
+    wanted: Callable[[object], bool] | None
+    replaces: tuple[str, ...]
 
 
-def register_hook(name: str):
-    """Class decorator: register a ClassyHook subclass with `from_config(config)`."""
+_HOOKS: dict[str, HookSpec] = {}
+
+
+def register_hook(
+    name: str,
+    *,
+    order: int = DEFAULT_ORDER,
+    wanted: Callable[[object], bool] | None = None,
+    replaces: tuple[str, ...] = (),
+):
+    """Class decorator: register a ClassyHook subclass with `from_config(config)`.
+
+    Args:
+        name: the name `config.HOOKS.PLUGINS` lists.
+        order: place among plugin hooks, smaller first.
+        wanted: `wanted(config) -> bool`: switched on without being listed.
+        replaces: keys under `config.HOOKS` (VISSL's own switches) set False when
+            this hook runs.
+    """
 
     def register(cls):
-        if name in _HOOKS and _HOOKS[name] is not cls:
+        if name in _HOOKS and _HOOKS[name].cls is not cls:
             raise ValueError(f"plugin hook {name!r} is already registered")
         if not hasattr(cls, "from_config"):
             raise TypeError(f"plugin hook {cls.__name__} needs a from_config(config)")
-        _HOOKS[name] = cls
+        _HOOKS[name] = HookSpec(name, cls, order, wanted, tuple(replaces))
         return cls
 
     return register
@@ -39,36 +78,63 @@ def known_hooks() -> list[str]:
     return sorted(_HOOKS)
 
 
-def _requested_hooks(config) -> list[str]:
+def loss_capabilities(config) -> frozenset[str]:
+    """What the configured loss class declares it can do (its `capabilities`)."""
+    loss_class = LOSS_REGISTRY.get(config.LOSS.get("name"))
+    return frozenset(getattr(loss_class, "capabilities", ()))
+
+
+def _listed_hooks(config) -> list[str]:
     names = config.HOOKS.get("PLUGINS", []) or []
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise ValueError(
-            f"config.{CONFIG_KEY}={names!r} must be a list of hook names; "
-            f"known hooks: {known_hooks()}"
+        raise ConfigValueError(
+            f"config.{CONFIG_KEY}",
+            names,
+            "is not a list",
+            f"a list of hook names: {known_hooks()}",
+        )
+    unknown = [name for name in names if name not in _HOOKS]
+    if unknown:
+        raise ConfigValueError(
+            f"config.{CONFIG_KEY}",
+            list(names),
+            f"names unknown hook {unknown[0]!r}",
+            f"known hooks: {known_hooks()}",
         )
     return list(names)
 
 
 @register_config_inferrer
-def check_plugin_hooks(config) -> None:
-    """Fail at compose time, before any process starts, on an unknown hook name."""
-    for name in _requested_hooks(config):
-        if name not in _HOOKS:
-            raise ValueError(
-                f"config.{CONFIG_KEY} names unknown hook {name!r}; "
-                f"known hooks: {known_hooks()}"
-            )
+def resolve_plugin_hooks(config) -> list[str]:
+    """The plugin hooks that run, in order; written back to `HOOKS.PLUGINS`.
+
+    Idempotent: a resolved list resolves to itself.
+    """
+    names = _listed_hooks(config)
+    names += [
+        spec.name
+        for spec in _HOOKS.values()
+        if spec.name not in names and spec.wanted is not None and spec.wanted(config)
+    ]
+    names.sort(key=lambda name: _HOOKS[name].order)  # stable: ties keep list order
+    for name in names:
+        for key in _HOOKS[name].replaces:
+            config.HOOKS[key] = False
+    config.HOOKS.PLUGINS = names
+    return names
 
 
 def build_plugin_hooks(config) -> list[ClassyHook]:
-    check_plugin_hooks(config)
-    return [_HOOKS[name].from_config(config) for name in _requested_hooks(config)]
+    return [
+        _HOOKS[name].cls.from_config(config) for name in resolve_plugin_hooks(config)
+    ]
 
 
 def seer_hook_generator(config) -> list[ClassyHook]:
-    """VISSL's default hooks, then the plugin hooks listed in `config.HOOKS.PLUGINS`.
+    """VISSL's default hooks, then the plugin hooks :func:`resolve_plugin_hooks` picks.
 
     A module-level function so that `torch.multiprocessing.spawn` and submitit can
     pickle it: unpickling imports seer_plugins, and with it every registration.
     """
-    return default_hook_generator(config) + build_plugin_hooks(config)
+    plugin_hooks = build_plugin_hooks(config)  # first: turns replaced switches off
+    return default_hook_generator(config) + plugin_hooks

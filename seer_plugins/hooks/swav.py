@@ -14,7 +14,9 @@ K_i scores (VISSL's `swav_head`).
 - `seer_prototypes_freeze`: drops the prototypes' gradients before the update for the
   first `freeze_prototypes_iters` iterations.
 
-Each is a no-op with a loss that lacks the capability.
+Each is wanted when the configured loss class declares the capability it serves
+(`capabilities`, e.g. `seer_swav_loss`'s), and is a no-op at run time with a loss
+instance that lacks it.
 """
 
 import logging
@@ -24,62 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from seer_plugins.hooks.base import SeerHook
-from seer_plugins.hooks.registry import register_hook
+from seer_plugins.hooks.registry import loss_capabilities, register_hook
+from seer_plugins.models.prototypes import find_prototype_layers
+from seer_plugins.models.wrappers import unwrap
 
 
-def unwrap(module):
-    """The module inside DDP (or any wrapper exposing `.module`)."""
-    while isinstance(getattr(module, "module", None), nn.Module):
-        module = module.module
-    return module
+def _loss_can(capability: str):
+    """`wanted` predicate: the configured loss class declares `capability`."""
 
+    def wanted(config) -> bool:
+        return capability in loss_capabilities(config)
 
-def _listed_prototypes(model: nn.Module) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for module in model.modules():
-        lister = getattr(module, "prototype_layers", None)
-        if callable(lister):
-            layers += [m for m in lister() if all(m is not x for x in layers)]
-    return layers
-
-
-def find_prototype_layers(
-    model: nn.Module, num_prototypes: list[int], embedding_dim: int
-) -> list[nn.Module]:
-    """The prototype layers of `model`, in the order of the scores they produce.
-
-    Args:
-        model: the task's model (DDP-wrapped or not) or a head.
-        num_prototypes: K_i of each prototype head, as the loss expects them.
-        embedding_dim: input dimension of the prototype layers.
-
-    Raises:
-        ValueError: no layers of these sizes; the message lists what was found.
-    """
-    model = unwrap(model)
-    layers = _listed_prototypes(model)
-    if not layers:
-        heads = getattr(model, "heads", None)
-        head = heads[-1] if heads else model
-        candidates = [
-            m
-            for m in head.modules()
-            if isinstance(m, nn.Linear)
-            and m.bias is None
-            and m.in_features == embedding_dim
-        ]
-        # Prototypes come after the projection in module order.
-        layers = candidates[-len(num_prototypes) :]
-    shapes = [tuple(layer.weight.shape) for layer in layers]
-    expected = [(k, embedding_dim) for k in num_prototypes]
-    if shapes != expected:
-        raise ValueError(
-            f"prototype layers with weights {expected} not found in the model's head "
-            f"(found bias-free layers {shapes}). A head exposes its prototypes with "
-            "a `prototype_layers()` method or as its last bias-free nn.Linear "
-            "layers (embedding_dim -> K_i), one per entry of num_prototypes"
-        )
-    return layers
+    return wanted
 
 
 class _SwAVHook(SeerHook):
@@ -111,7 +69,7 @@ class _SwAVHook(SeerHook):
         return self._layers
 
 
-@register_hook("seer_swav_queue")
+@register_hook("seer_swav_queue", order=10, wanted=_loss_can("swav_queue"))
 class SeerSwAVQueueHook(_SwAVHook):
     """After the forward, score the loss's queue against the current prototypes."""
 
@@ -125,7 +83,9 @@ class SeerSwAVQueueHook(_SwAVHook):
             )
 
 
-@register_hook("seer_prototypes_normalize")
+@register_hook(
+    "seer_prototypes_normalize", order=11, wanted=_loss_can("swav_prototypes")
+)
 class SeerNormalizePrototypesHook(_SwAVHook):
     """Keep prototype rows on the unit sphere (SwAV §4: scores are cosines)."""
 
@@ -152,7 +112,7 @@ class SeerNormalizePrototypesHook(_SwAVHook):
         self._normalize(task)
 
 
-@register_hook("seer_prototypes_freeze")
+@register_hook("seer_prototypes_freeze", order=12, wanted=_loss_can("swav_prototypes"))
 class SeerFreezePrototypesHook(_SwAVHook):
     """No prototype update before `freeze_prototypes_iters` (SwAV's first epoch fix).
 

@@ -19,6 +19,7 @@ import torch
 from classy_vision.generic.distributed_util import is_primary
 from torch.utils.flop_counter import FlopCounterMode
 
+from seer_plugins.config.derived import global_batch_size
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
@@ -43,12 +44,6 @@ def lookup_peak_tflops(device_name: str) -> float | None:
         if key in device_name:
             return tflops
     return None
-
-
-def images_per_iteration(config) -> int:
-    """Images (not crops) one iteration consumes across all processes."""
-    world_size = config.DISTRIBUTED.NUM_NODES * config.DISTRIBUTED.NUM_PROC_PER_NODE
-    return config.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world_size
 
 
 class ForwardFlopCounter:
@@ -80,7 +75,7 @@ class ForwardFlopCounter:
         self._handles = []
 
 
-@register_hook("seer_throughput")
+@register_hook("seer_throughput", order=60)
 class SeerThroughputHook(SeerHook):
     """Logs img/s (all processes) and, with a known peak, MFU.
 
@@ -109,12 +104,12 @@ class SeerThroughputHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
+        # Defaults: configs/defaults/swav.yaml; 0 means "look it up" for both.
         settings = config.HOOKS.get(CONFIG_KEY) or {}
-        peak = float(settings.get("PEAK_TFLOPS", 0) or 0)
         return cls(
-            images_per_iteration=images_per_iteration(config),
-            log_frequency=int(settings.get("LOG_FREQUENCY", 0) or config.LOG_FREQUENCY),
-            peak_tflops=peak or None,
+            images_per_iteration=global_batch_size(config),
+            log_frequency=settings.get("LOG_FREQUENCY") or config.LOG_FREQUENCY,
+            peak_tflops=settings.get("PEAK_TFLOPS") or None,
         )
 
     def _resolve_peak(self, task) -> None:

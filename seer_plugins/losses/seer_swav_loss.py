@@ -7,7 +7,11 @@ filled by :mod:`seer_plugins.losses.swav_config` when the config is composed.
 
 Besides the loss value, the adapter answers the questions the SwAV hooks ask (see
 :mod:`seer_plugins.hooks.swav`): does it have a queue, which prototype sizes does it
-expect, should prototypes be normalised or frozen, what is the collapsed loss.
+expect, should prototypes be normalised or frozen, what is the collapsed loss. Its
+class declares those `capabilities`, so the hooks switch themselves on for it.
+
+Defaults live in configs/defaults/swav.yaml (always merged) and in the constructors'
+signatures; `from_config` passes on what the config sets.
 """
 
 from collections.abc import Mapping, Sequence
@@ -35,6 +39,22 @@ CONFIG_KEYS = {
     "freeze_prototypes_iters",
 }
 INFERRED_KEYS = ("num_crops", "num_prototypes", "embedding_dim")
+# Config keys passed to SeerSwAVCriterion under the same name.
+CRITERION_KEYS = (
+    "num_crops",
+    "crops_for_assign",
+    "embedding_dim",
+    "temperature",
+    "epsilon",
+    "num_iters",
+    "use_double_precision",
+    "temp_hard_assignment_iters",
+)
+# queue.<key> -> SeerSwAVCriterion argument
+QUEUE_KEYS = {
+    "local_queue_length": "local_queue_length",
+    "start_iter": "queue_start_iter",
+}
 
 
 @register_loss(LOSS_NAME)
@@ -46,6 +66,9 @@ class SeerSwAVLoss(ClassyLoss):
         normalize_prototypes: L2-normalise prototype rows after every update.
         freeze_prototypes_iters: prototypes get no update before this iteration.
     """
+
+    # What hooks may rely on (seer_plugins.hooks.registry.loss_capabilities).
+    capabilities = frozenset({"swav_prototypes", "swav_queue", "collapse_value"})
 
     def __init__(
         self,
@@ -75,28 +98,17 @@ class SeerSwAVLoss(ClassyLoss):
                     "the transforms) or set it explicitly"
                 )
         queue = loss_config.get("queue") or {}
-        output_dir = loss_config.get("output_dir")
         criterion = SeerSwAVCriterion(
-            num_crops=int(loss_config["num_crops"]),
-            crops_for_assign=list(loss_config.get("crops_for_assign", [0, 1])),
+            **_given(loss_config, {key: key for key in CRITERION_KEYS}),
+            **_given(queue, QUEUE_KEYS),
             num_prototypes=_as_list(loss_config["num_prototypes"]),
-            embedding_dim=int(loss_config["embedding_dim"]),
-            temperature=float(loss_config.get("temperature", 0.1)),
-            epsilon=float(loss_config.get("epsilon", 0.05)),
-            num_iters=int(loss_config.get("num_iters", 3)),
-            use_double_precision=bool(loss_config.get("use_double_precision", False)),
-            temp_hard_assignment_iters=int(
-                loss_config.get("temp_hard_assignment_iters", 0)
-            ),
-            local_queue_length=int(queue.get("local_queue_length", 0) or 0),
-            queue_start_iter=int(queue.get("start_iter", 0) or 0),
-            output_dir=output_dir or None,
+            output_dir=loss_config.get("output_dir") or None,  # "" means none too
         )
-        return cls(
-            criterion,
-            normalize_prototypes=bool(loss_config.get("normalize_last_layer", True)),
-            freeze_prototypes_iters=int(loss_config.get("freeze_prototypes_iters", 0)),
-        )
+        adapter_keys = {
+            "normalize_last_layer": "normalize_prototypes",
+            "freeze_prototypes_iters": "freeze_prototypes_iters",
+        }
+        return cls(criterion, **_given(loss_config, adapter_keys))
 
     def forward(self, output: Sequence[torch.Tensor], target=None) -> torch.Tensor:
         if not isinstance(output, list | tuple) or len(output) < 2:
@@ -136,6 +148,11 @@ class SeerSwAVLoss(ClassyLoss):
             f"normalize_prototypes={self.normalize_prototypes}, "
             f"freeze_prototypes_iters={self.freeze_prototypes_iters}"
         )
+
+
+def _given(block: Mapping, names: Mapping[str, str]) -> dict:
+    """`{argument: block[key]}` for the keys `block` sets (not null)."""
+    return {arg: block[key] for key, arg in names.items() if block.get(key) is not None}
 
 
 def _as_list(value) -> list[int]:

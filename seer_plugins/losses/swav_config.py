@@ -14,45 +14,31 @@ lists its `prototype_layers()`):
 - `output_dir` = the checkpoint folder when unset.
 
 A size set explicitly in the config must agree: a mismatch is an error naming the
-key, its value and the inferred one. The inferrer also switches on the SwAV hooks
-(`HOOKS.PLUGINS`) as VISSL does for `swav_loss`; each keys on the loss's
-capabilities at run time.
+key, its value and the inferred one. (The SwAV hooks switch themselves on from the
+loss's declared capabilities: see :mod:`seer_plugins.hooks.registry`.)
 """
 
 import logging
 
 import torch
 
-from seer_plugins.config_inference import register_config_inferrer
+from seer_plugins.config.derived import global_batch_size, num_crops, world_size
+from seer_plugins.config.head_params import head_entries
+from seer_plugins.config.inference import register_config_inferrer
 from seer_plugins.losses.seer_swav_loss import LOSS_NAME
-
-SWAV_HOOKS = (
-    "seer_swav_queue",
-    "seer_prototypes_normalize",
-    "seer_prototypes_freeze",
-    "seer_collapse_warning",
-)
+from seer_plugins.losses.swav_criterion import check_crops_for_assign
 
 
 class InconsistentConfigError(ValueError):
     """An explicit config value disagrees with the value inferred from the model."""
 
 
-def num_crops_from_transforms(transforms) -> int | None:
-    for transform in transforms or []:
-        if "total_num_crops" in transform:
-            return int(transform["total_num_crops"])
-        if transform.get("name") == "ImgReplicatePil":
-            return int(transform.get("num_times", 2))
-    return None
-
-
 def head_sizes(model_config) -> tuple[list[int] | None, int | None]:
     """`(num_prototypes, embedding_dim)` of the last head of `MODEL.HEAD.PARAMS`."""
-    params = model_config.HEAD.PARAMS
-    if not params:
+    entries = head_entries(model_config.HEAD.PARAMS)
+    if not entries:
         return None, None
-    name, kwargs = params[-1][0], dict(params[-1][1] if len(params[-1]) > 1 else {})
+    name, kwargs = entries[-1].name, entries[-1].kwargs
     if "num_clusters" in kwargs and "dims" in kwargs:
         clusters = kwargs["num_clusters"]
         clusters = list(clusters) if isinstance(clusters, list | tuple) else [clusters]
@@ -86,32 +72,29 @@ def _set_or_check(block, key: str, inferred, where: str) -> None:
     block[key] = inferred
 
 
-def _add_hooks(config) -> None:
-    listed = list(config.HOOKS.get("PLUGINS") or [])
-    config.HOOKS.PLUGINS = [h for h in SWAV_HOOKS if h not in listed] + listed
-
-
 @register_config_inferrer
 def infer_seer_swav_loss(config) -> None:
     if config.LOSS.name != LOSS_NAME:
         return
     loss = config.LOSS[LOSS_NAME]
-    head = config.MODEL.HEAD.PARAMS[-1][0] if config.MODEL.HEAD.PARAMS else None
+    entries = head_entries(config.MODEL.HEAD.PARAMS)
+    head = entries[-1].name if entries else None
     num_prototypes, embedding_dim = head_sizes(config.MODEL)
     _set_or_check(loss, "num_prototypes", num_prototypes, f"the head {head!r}")
     _set_or_check(loss, "embedding_dim", embedding_dim, f"the head {head!r}")
-    num_crops = num_crops_from_transforms(config.DATA.TRAIN.TRANSFORMS)
-    _set_or_check(loss, "num_crops", num_crops, "config.DATA.TRAIN.TRANSFORMS")
-
-    bad = [c for c in loss.crops_for_assign if not 0 <= c < loss.num_crops]
-    if bad or not loss.crops_for_assign:
-        raise InconsistentConfigError(
-            f"config.LOSS.{LOSS_NAME}.crops_for_assign={list(loss.crops_for_assign)} "
-            f"must be non-empty crop indices in [0, {loss.num_crops})"
+    crops = num_crops(config.DATA.TRAIN.TRANSFORMS)
+    _set_or_check(loss, "num_crops", crops, "config.DATA.TRAIN.TRANSFORMS")
+    try:
+        check_crops_for_assign(
+            loss.crops_for_assign,
+            loss.num_crops,
+            key=f"config.LOSS.{LOSS_NAME}.crops_for_assign",
         )
+    except ValueError as error:
+        raise InconsistentConfigError(str(error)) from None
 
-    world_size = config.DISTRIBUTED.NUM_NODES * config.DISTRIBUTED.NUM_PROC_PER_NODE
-    global_batch = config.DATA.TRAIN.BATCHSIZE_PER_REPLICA * world_size
+    processes = world_size(config)
+    global_batch = global_batch_size(config)
     queue = loss.queue
     length = int(queue.queue_length or 0)
     rounded = length - length % global_batch
@@ -131,15 +114,14 @@ def infer_seer_swav_loss(config) -> None:
             global_batch,
         )
         queue.queue_length = rounded
-    local = rounded // world_size
+    local = rounded // processes
     if queue.get("local_queue_length") not in (None, 0, local):
         raise InconsistentConfigError(
             f"config.LOSS.{LOSS_NAME}.queue.local_queue_length="
             f"{queue.local_queue_length} disagrees with queue_length {rounded} / "
-            f"world size {world_size} = {local}; remove the key to have it inferred"
+            f"world size {processes} = {local}; remove the key to have it inferred"
         )
     queue.local_queue_length = local
 
     if not loss.get("output_dir"):
         loss.output_dir = config.CHECKPOINT.DIR
-    _add_hooks(config)

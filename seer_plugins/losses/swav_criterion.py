@@ -25,6 +25,23 @@ from torch import nn
 from seer_plugins.losses.sinkhorn import sinkhorn_knopp
 
 
+def check_crops_for_assign(
+    crops_for_assign: Sequence[int], num_crops: int, key: str = "crops_for_assign"
+) -> None:
+    """SwAV needs two crops or more, and codes from some of them.
+
+    Raises:
+        ValueError naming `key` (the config key at compose time).
+    """
+    if num_crops < 2:
+        raise ValueError(f"num_crops={num_crops}: SwAV needs at least 2 crops")
+    crops = list(crops_for_assign)
+    if not crops or not all(0 <= c < num_crops for c in crops):
+        raise ValueError(
+            f"{key}={crops} must be non-empty crop indices in [0, {num_crops})"
+        )
+
+
 class SeerSwAVCriterion(nn.Module):
     """The SwAV loss for one batch of multi-crop outputs.
 
@@ -62,15 +79,7 @@ class SeerSwAVCriterion(nn.Module):
     ):
         super().__init__()
         crops_for_assign = list(crops_for_assign)
-        if num_crops < 2:
-            raise ValueError(f"num_crops={num_crops}: SwAV needs at least 2 crops")
-        if not crops_for_assign or not all(
-            0 <= c < num_crops for c in crops_for_assign
-        ):
-            raise ValueError(
-                f"crops_for_assign={crops_for_assign} must be non-empty crop indices "
-                f"in [0, {num_crops})"
-            )
+        check_crops_for_assign(crops_for_assign, num_crops)
         self.num_crops = num_crops
         self.crops_for_assign = crops_for_assign
         self.num_prototypes = [int(k) for k in num_prototypes]
@@ -208,7 +217,8 @@ class SeerSwAVCriterion(nn.Module):
         if use_queue and self._queue_scores_iteration != self._iteration:
             raise RuntimeError(
                 "the SwAV queue is in use but its scores were not refreshed this "
-                "iteration: add the hook seer_swav_queue to config.HOOKS.PLUGINS"
+                "iteration: the hook seer_swav_queue did not run (seer_plugins.compose "
+                "switches it on; list it in config.HOOKS.PLUGINS otherwise)"
             )
         with torch.autocast(scores[0].device.type, enabled=False):
             loss = sum(

@@ -1,17 +1,3 @@
-"""Model plugins: the `seer_regnet` trunk and the `seer_swav_head` head.
-
-Importing this package registers both into VISSL's registries (and the trunk's
-config check into seer_plugins' config inference).
-"""
-
-from seer_plugins.models.regnet_params import PRESETS, RegNetParams
-from seer_plugins.models.seer_regnet import SeerRegNet
-from seer_plugins.models.seer_swav_head import SeerSwAVHead, find_prototype_layers
-
-__all__ = [
-    "PRESETS",
-    "RegNetParams",
-    "SeerRegNet",
-    "SeerSwAVHead",
-    "find_prototype_layers",
-]
+"""Model plugins: the `seer_regnet` trunk (:mod:`seer_regnet`) and the
+`seer_swav_head` head (:mod:`seer_swav_head`), and what they are built from: RegNet
+parameters and presets, blocks, group padding, prototypes by role, conversion."""

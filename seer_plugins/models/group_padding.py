@@ -1,7 +1,7 @@
 """`pad_group_width_to`: grouped 3x3 convolutions computed on zero-padded groups.
 
 SEER 1.3B's group width, 373, is not a multiple of 8, and cuDNN's grouped kernels
-are 1.4-2.9x slower for it than for 376 (SEER_SPEC §6). Padding each group with
+are 1.4-2.9x slower for it than for 376 (docs/performance.md). Padding each group with
 channels whose inputs and weights are exactly zero computes the same function: the
 extra input channels are zero, and the extra output channels are dropped.
 

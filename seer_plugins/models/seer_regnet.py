@@ -5,13 +5,17 @@ flatten` (res5: the last stage's map before pooling) and VISSL's module names
 (`_feature_blocks.<name>...`), so `out_feat_keys`, `eval_mlp` heads, linear evaluation,
 feature extraction and published SEER checkpoints work as with VISSL's `regnet`.
 
-Config (`MODEL.TRUNK.SEER_REGNET`, defaults in seer_plugins/defaults/models.yaml):
-`preset` or explicit `depth, w_0, w_a, w_m, group_width[, se_ratio,
-bottleneck_multiplier, stem_width]`; `activation_checkpointing.{stages, segments}`;
-`channels_last`; `pad_group_width_to`.
+Two layers, as the loss has: :class:`SeerRegNetTrunk`, a plain `nn.Module` built from
+explicit arguments (a `RegNetParams` and `TrunkOptions`), and :class:`SeerRegNet`,
+the registered adapter that parses `MODEL.TRUNK.SEER_REGNET` (`preset` or explicit
+`depth, w_0, w_a, w_m, group_width[, se_ratio, bottleneck_multiplier, stem_width]`;
+`activation_checkpointing.{stages, segments}`; `channels_last`;
+`pad_group_width_to`) and delegates. Defaults: configs/defaults/models.yaml and the
+signatures below.
 """
 
 import logging
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,18 +28,73 @@ from vissl.models.model_helpers import (
 )
 from vissl.models.trunks import register_model_trunk
 
+from seer_plugins.checks.head_widths import check_head_input_width
 from seer_plugins.models.activation_checkpointing import checkpointed_forward
-from seer_plugins.models.config_checks import (
-    TRUNK_NAME,
-    TrunkOptions,
-    check_model_config,
-)
 from seer_plugins.models.group_padding import pad_groups
 from seer_plugins.models.regnet_blocks import SeerStem, build_stage, init_weights
-from seer_plugins.models.regnet_params import RegNetParams, validate
+from seer_plugins.models.regnet_params import (
+    CONFIG_KEY,
+    NUM_STAGES,
+    RegNetParams,
+    resolve_params,
+    validate,
+)
 
+TRUNK_NAME = "seer_regnet"
+STAGE_NAMES = tuple(f"res{i + 2}" for i in range(NUM_STAGES))
+INPUT_TYPES = ("rgb", "bgr")
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
+
+
+@dataclass(frozen=True)
+class TrunkOptions:
+    """Memory and speed options; none changes the function the trunk computes."""
+
+    checkpoint_stages: tuple[str, ...] = ()
+    checkpoint_segments: int = 1
+    channels_last: bool = False
+    pad_group_width_to: int = 1
+
+    def __post_init__(self):
+        unknown = [s for s in self.checkpoint_stages if s not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"{CONFIG_KEY}.activation_checkpointing.stages="
+                f"{list(self.checkpoint_stages)!r} names unknown stages {unknown}; "
+                f"valid: {list(STAGE_NAMES)}"
+            )
+        segments = self.checkpoint_segments
+        if not isinstance(segments, int) or segments < 1:
+            raise ValueError(
+                f"{CONFIG_KEY}.activation_checkpointing.segments={segments!r} is "
+                f"invalid: expected an integer >= 1 (checkpointed chunks per stage)"
+            )
+        pad = self.pad_group_width_to
+        if not isinstance(pad, int) or pad < 1:
+            raise ValueError(
+                f"{CONFIG_KEY}.pad_group_width_to={pad!r} is invalid: expected an "
+                f"integer >= 1 (1: no padding; 8: pad each group to a multiple of 8)"
+            )
+
+
+def resolve_options(model_config) -> TrunkOptions:
+    """The TrunkOptions `MODEL.TRUNK.SEER_REGNET` (and VISSL's switch) ask for."""
+    trunk_config = model_config.TRUNK.get("SEER_REGNET", None) or {}
+    ac = trunk_config.get("activation_checkpointing", None) or {}
+    stages = ac.get("stages", None) or []
+    stages = [stages] if isinstance(stages, str) else list(stages)
+    vissl_ac = model_config.get("ACTIVATION_CHECKPOINTING", None) or {}
+    if not stages and vissl_ac.get("USE_ACTIVATION_CHECKPOINTING", False):
+        # VISSL's switch, as in SEER's stock configs: checkpoint every stage.
+        stages = list(STAGE_NAMES)
+    given = {
+        "checkpoint_segments": ac.get("segments", None),
+        "channels_last": trunk_config.get("channels_last", None),
+        "pad_group_width_to": trunk_config.get("pad_group_width_to", None),
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    return TrunkOptions(checkpoint_stages=tuple(stages), **given)
 
 
 def build_feature_blocks(params: RegNetParams) -> nn.ModuleDict:
@@ -62,26 +121,28 @@ def build_feature_blocks(params: RegNetParams) -> nn.ModuleDict:
     return feature_blocks
 
 
-@register_model_trunk(TRUNK_NAME)
-class SeerRegNet(nn.Module):
+class SeerRegNetTrunk(nn.Module):
     """A RegNetY trunk: `forward(x, out_feat_keys) -> list[Tensor]`.
 
     Args:
-        model_config: `config.MODEL`; reads `TRUNK.SEER_REGNET`, `INPUT_TYPE`,
-            `ACTIVATION_CHECKPOINTING` and checks `HEAD.PARAMS` against the width.
-        model_name: the registered name (VISSL's trunk contract).
+        params: the architecture (a preset of `PRESETS`, or explicit).
+        options: activation checkpointing, channels_last, group padding.
+        input_type: "rgb" or "bgr" (VISSL's `MODEL.INPUT_TYPE`).
     """
 
-    def __init__(self, model_config, model_name: str = TRUNK_NAME):
+    def __init__(
+        self,
+        params: RegNetParams,
+        options: TrunkOptions = TrunkOptions(),  # noqa: B008 (frozen)
+        input_type: str = "rgb",
+    ):
         super().__init__()
-        params, options = check_model_config(model_config)
-        self.model_config = model_config
-        self.input_type = model_config.get("INPUT_TYPE", "rgb")
-        if self.input_type not in ("rgb", "bgr"):
+        if input_type not in INPUT_TYPES:
             raise ValueError(
-                f"MODEL.INPUT_TYPE={self.input_type!r} is not supported by "
-                f"{model_name}: expected 'rgb' or 'bgr'"
+                f"MODEL.INPUT_TYPE={input_type!r} is not supported by {TRUNK_NAME}: "
+                f"expected one of {list(INPUT_TYPES)}"
             )
+        self.input_type = input_type
         self.params = params
         self.options = options
         self._feature_blocks = build_feature_blocks(params)
@@ -91,7 +152,7 @@ class SeerRegNet(nn.Module):
             self.to(memory_format=torch.channels_last)
         logging.info(
             "%s: %s, %.1fM params, checkpointing %s x%d, channels_last=%s",
-            model_name,
+            TRUNK_NAME,
             params,
             sum(p.numel() for p in self.parameters()) / 1e6,
             list(options.checkpoint_stages) or "off",
@@ -149,25 +210,25 @@ class SeerRegNet(nn.Module):
         return [feats[key] for key in out_feat_keys]
 
 
-def build_trunk(params: RegNetParams, options: TrunkOptions | None = None):
-    """A SeerRegNet from parameters, without a VISSL config (tests, conversions)."""
-    from vissl.config import AttrDict
+@register_model_trunk(TRUNK_NAME)
+class SeerRegNet(SeerRegNetTrunk):
+    """The VISSL adapter: `SeerRegNet(model_config, model_name)`, VISSL's trunk contract.
 
-    options = options or TrunkOptions()
-    trunk_config = {
-        **{k: getattr(params, k) for k in RegNetParams.__dataclass_fields__},
-        "activation_checkpointing": {
-            "stages": list(options.checkpoint_stages),
-            "segments": options.checkpoint_segments,
-        },
-        "channels_last": options.channels_last,
-        "pad_group_width_to": options.pad_group_width_to,
-    }
-    model_config = AttrDict(
-        {
-            "INPUT_TYPE": "rgb",
-            "TRUNK": {"NAME": TRUNK_NAME, "SEER_REGNET": trunk_config},
-            "HEAD": {"PARAMS": []},
-        }
-    )
-    return SeerRegNet(model_config, TRUNK_NAME)
+    Parses `MODEL.TRUNK.SEER_REGNET`, `MODEL.INPUT_TYPE` and
+    `MODEL.ACTIVATION_CHECKPOINTING`, checks that the first head reads the trunk's
+    width, and builds the plain trunk. Same module names, so checkpoints load alike.
+    """
+
+    def __init__(self, model_config, model_name: str = TRUNK_NAME):
+        params = resolve_params(model_config.TRUNK.get("SEER_REGNET", None))
+        check_head_input_width(model_config, params)
+        super().__init__(
+            params,
+            resolve_options(model_config),
+            input_type=model_config.get("INPUT_TYPE", None) or "rgb",
+        )
+
+
+def build_trunk(params: RegNetParams, options: TrunkOptions | None = None):
+    """The plain trunk from parameters, without a VISSL config (tests, conversions)."""
+    return SeerRegNetTrunk(params, options or TrunkOptions())

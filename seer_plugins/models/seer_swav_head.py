@@ -5,18 +5,19 @@ output as VISSL's `swav_head`: `[embedding, scores_0, scores_1, ...]` (the embed
 first when `return_embeddings`), so either SwAV loss accepts either head and a
 `swav_head` checkpoint loads unchanged.
 
-For hooks: `head.prototype_layers()` lists the bias-free prototype layers;
-`find_prototype_layers(model)` collects them from any model (this head or VISSL's).
+For hooks: `head.prototype_layers()` lists the bias-free prototype layers
+(:func:`seer_plugins.models.prototypes.find_prototype_layers` collects them from any
+model).
 
-SEER pretraining (SEER_SPEC §3): dims [10444, 8192, 8192, 256], no BN, L2-normalised
-embedding, num_clusters [16000]. SEER low-shot projection (§4): dims [10444, 8192],
-use_bn, skip_last_bn False, normalize_feats False, num_clusters [].
+SEER pretraining (Goyal et al. 2021): dims [10444, 8192, 8192, 256], no BN,
+L2-normalised embedding, num_clusters [16000]. SEER's low-shot fine-tuning keeps the
+first projection layer: dims [10444, 8192], use_bn, skip_last_bn False,
+normalize_feats False, num_clusters [] (docs/recipes.md).
 """
 
 import torch
 from torch import nn
 from vissl.models.heads import register_model_head
-from vissl.models.heads.swav_prototypes_head import SwAVPrototypesHead
 
 HEAD_NAME = "seer_swav_head"
 _ACTIVATIONS = {"ReLU": lambda: nn.ReLU(inplace=True), "GELU": nn.GELU}
@@ -119,21 +120,3 @@ class SeerSwAVHead(nn.Module):
         out = [embedding] if self.return_embeddings else []
         out += [layer(embedding) for layer in self.prototype_layers()]
         return out
-
-
-def find_prototype_layers(model: nn.Module) -> list[nn.Linear]:
-    """All prototype layers of `model` (DDP-wrapped or not), in module order.
-
-    Finds any module with a `prototype_layers()` method (this head, or another
-    plugin's) and VISSL's own `swav_head` (`prototypes<k>` attributes).
-    """
-    layers: list[nn.Linear] = []
-    for module in model.modules():
-        if callable(getattr(module, "prototype_layers", None)):
-            found = module.prototype_layers()
-        elif isinstance(module, SwAVPrototypesHead):
-            found = [getattr(module, f"prototypes{k}") for k in range(module.nmb_heads)]
-        else:
-            continue
-        layers += [layer for layer in found if all(layer is not x for x in layers)]
-    return layers

@@ -1,9 +1,10 @@
 """`OPTIMIZER.name: seer_sgd`: ClassyVision's SGD interface with apex-free LARC.
 
 Takes the keys of VISSL's `sgd` block (`momentum`, `nesterov`, `weight_decay`,
-`larc_config`). LARC is on when the config carries `seer_larc: True`, which the apex
-translation in :mod:`seer_plugins.compat.apex_config` sets from `use_larc: True`
-(VISSL asserts apex whenever `use_larc` itself stays true).
+`larc_config`). LARC is on when the config carries `seer_larc: True` (:data:`LARC_KEY`),
+which the apex translation in :mod:`seer_plugins.compat.apex_config` sets from
+`use_larc: True` (VISSL asserts apex whenever `use_larc` itself stays true).
+Defaults: VISSL's `OPTIMIZER` defaults and the constructor's.
 """
 
 from typing import Any
@@ -11,13 +12,16 @@ from typing import Any
 import torch
 from classy_vision.optim import ClassyOptimizer, register_optimizer
 
-from seer_plugins.compat.apex_config import LARC_KEY
 from seer_plugins.optimizers.larc import LARCSGD
 
+OPTIMIZER_NAME = "seer_sgd"
+# The config key that switches LARC on for this optimizer.
+LARC_KEY = "seer_larc"
 _LARC_KEYS = {"clip", "trust_coefficient", "eps"}
+_SGD_KEYS = ("lr", "momentum", "weight_decay", "nesterov")
 
 
-@register_optimizer("seer_sgd")
+@register_optimizer(OPTIMIZER_NAME)
 class SeerSGD(ClassyOptimizer):
     def __init__(
         self,
@@ -57,11 +61,8 @@ class SeerSGD(ClassyOptimizer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "SeerSGD":
-        momentum = float(config.get("momentum", 0.0))
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"OPTIMIZER.momentum={momentum} is invalid: expected a value in [0, 1)."
-            )
+        # Ranges (momentum in [0, 1), weight decay >= 0) are checked at compose
+        # time (seer_plugins.checks.value_types); torch's SGD checks them again.
         larc_config = dict(config.get("larc_config") or {})
         unknown = set(larc_config) - _LARC_KEYS
         if unknown:
@@ -69,11 +70,9 @@ class SeerSGD(ClassyOptimizer):
                 f"OPTIMIZER.larc_config has unknown keys {sorted(unknown)}; "
                 f"valid keys: {sorted(_LARC_KEYS)}."
             )
+        given = {k: config[k] for k in _SGD_KEYS if config.get(k) is not None}
         return cls(
-            lr=config.get("lr", 0.1),
-            momentum=momentum,
-            weight_decay=float(config.get("weight_decay", 0.0)),
-            nesterov=bool(config.get("nesterov", False)),
-            use_larc=bool(config.get(LARC_KEY, False) or config.get("use_larc", False)),
+            **given,
+            use_larc=bool(config.get(LARC_KEY) or config.get("use_larc")),
             larc_config=larc_config,
         )

@@ -1,0 +1,131 @@
+"""The demo's outputs: results.json, a mean ± std table, the pretraining loss curve
+and the accuracy plot (matplotlib, Agg), timing.json."""
+
+import json
+import os
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from seer_plugins.apps.sweep import runs as runs_lib
+from seer_plugins.apps.sweep.results import final_test_accuracy
+
+
+def collect(sweeps: dict) -> list[dict]:
+    """One record per finished run: protocol, label_fraction, init, seed, top1."""
+    records = []
+    for protocol, sweep in sweeps.items():
+        for spec in sweep.runs:
+            if runs_lib.run_status(spec.run_dir) != "finished":
+                continue
+            records.append(
+                {
+                    "protocol": protocol,
+                    "label_fraction": spec.labels.fraction,
+                    "init": spec.checkpoint,
+                    "seed": spec.seed,
+                    "top1": final_test_accuracy(spec.run_dir).top1,
+                }
+            )
+    return records
+
+
+def summarize(records: list[dict]) -> dict[tuple, tuple[float, float, int]]:
+    """(protocol, label_fraction, init) -> (mean, std over seeds, #seeds)."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[r["protocol"], r["label_fraction"], r["init"]].append(r["top1"])
+    return {
+        key: (
+            statistics.mean(v),
+            statistics.stdev(v) if len(v) > 1 else 0.0,
+            len(v),
+        )
+        for key, v in sorted(groups.items())
+    }
+
+
+def format_table(records: list[dict]) -> str:
+    lines = [
+        f"{'protocol':<10}{'labels':>8}{'init':>8}   top-1 (%)      seeds",
+    ]
+    for (protocol, fraction, init), (mean, std, n) in summarize(records).items():
+        lines.append(
+            f"{protocol:<10}{fraction:>8.0%}{init:>8}   {mean:6.2f} ± {std:5.2f}   {n}"
+        )
+    return "\n".join(lines)
+
+
+def read_loss_curve(checkpoint_dir: str | os.PathLike) -> tuple[list, list]:
+    """(iterations, losses) from the `stdout.json` VISSL's LogLossLrEtaHook appends
+    every LOG_FREQUENCY training iterations (`{"iter": ..., "loss": ...}`)."""
+    path = Path(checkpoint_dir) / "stdout.json"
+    points = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                points[entry["iter"]] = entry["loss"]  # a resumed run rewrites some
+    iterations = sorted(points)
+    return iterations, [points[i] for i in iterations]
+
+
+def plot_loss(checkpoint_dir, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    iterations, losses = read_loss_curve(checkpoint_dir)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(iterations, losses, marker="." if len(losses) < 30 else None)
+    ax.set(xlabel="iteration", ylabel="SwAV loss", title="Pretraining on digits")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_accuracy(records: list[dict], path: Path) -> None:
+    """Top-1 per label fraction, seer vs random, one panel per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarize(records)
+    protocols = sorted({k[0] for k in summary}, reverse=True)  # linear, finetune
+    fig, axes = plt.subplots(1, max(len(protocols), 1), figsize=(10, 4), squeeze=False)
+    for ax, protocol in zip(axes[0], protocols, strict=False):
+        for init in ("seer", "random"):
+            keys = sorted(k for k in summary if k[0] == protocol and k[2] == init)
+            if not keys:
+                continue
+            ax.errorbar(
+                [100 * k[1] for k in keys],
+                [summary[k][0] for k in keys],
+                yerr=[summary[k][1] for k in keys],
+                marker="o",
+                capsize=4,
+                label=init,
+            )
+        ax.set_xscale("log")
+        ax.set(xlabel="labels (%)", ylabel="top-1 (%)", title=protocol)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(records: list[dict], out: Path, pretrain_dir: Path) -> None:
+    (out / "results.json").write_text(json.dumps(records, indent=2) + "\n")
+    print(format_table(records))
+    plot_loss(pretrain_dir, out / "pretrain_loss.png")
+    plot_accuracy(records, out / "accuracy.png")
+    print(f"wrote {out / 'results.json'}, pretrain_loss.png, accuracy.png")
+
+
+def write_timing(out: Path, seconds: float, settings: dict) -> None:
+    content = {"total_seconds": round(seconds, 1), "settings": settings}
+    (out / "timing.json").write_text(json.dumps(content, indent=2) + "\n")

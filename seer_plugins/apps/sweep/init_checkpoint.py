@@ -1,0 +1,42 @@
+"""A VISSL-format checkpoint of a freshly built model: the random-init baseline.
+
+Benchmark tables usually carry a "random init" row; this writes it in exactly the
+layout VISSL's checkpoint hook writes (`classy_state_dict -> base_model -> model ->
+trunk/heads`), so the benchmark configs load it like any pretraining checkpoint.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from vissl.models import build_model
+
+from seer_plugins.config.compose import compose
+
+
+def write_init_checkpoint(overrides: Sequence[str], path: str | os.PathLike) -> Path:
+    """Build the model `overrides` compose (seeded by `config.SEED_VALUE`) and save it.
+
+    Args:
+        overrides: e.g. a pretraining config, `["config=pretrain/seer_tiny"]`.
+        path: the `.torch` file to write.
+
+    Returns:
+        `path`, as a Path.
+    """
+    config = compose(overrides)
+    torch.manual_seed(config.SEED_VALUE)
+    model = build_model(config.MODEL, config.OPTIMIZER)
+    content = {
+        "phase_idx": 0,
+        "iteration": 0,
+        "train_phase_idx": 0,
+        "iteration_num": 0,
+        "type": "consolidated",
+        "classy_state_dict": {"base_model": model.get_classy_state()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(content, path)
+    return path

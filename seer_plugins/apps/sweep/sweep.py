@@ -1,0 +1,303 @@
+"""Run one benchmark config over checkpoints x label subsets x seeds; tabulate.
+
+    python tools/sweep_benchmarks.py --config benchmark/low_shot/in1k \
+        --checkpoint seer=/ckpt/seer.torch --checkpoint random=/ckpt/init.torch \
+        --labels 1pct=/splits/1percent.txt --labels 10% --seeds 0 1 \
+        --out /runs/low_shot -- config/benchmark/low_shot/models=regnety_256gf \
+        config.DATA.TRAIN.DATA_PATHS=[/imagenet/train] \
+        config.DATA.TEST.DATA_PATHS=[/imagenet/val]
+
+Locally, runs go one after another, each in its own process
+(`tools/run_distributed_engines.py`), so one run's crash or global state cannot
+leak into the next; with `--slurm` each run is submitted as its own job. Finished
+runs are skipped (see :mod:`seer_plugins.apps.sweep.runs`), so rerunning the same
+command resumes a sweep; `--collect` only rewrites the tables.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from seer_plugins.apps.sweep import runs as runs_lib
+from seer_plugins.apps.sweep.results import (
+    ResultRow,
+    final_test_accuracy,
+    write_results,
+)
+from seer_plugins.apps.sweep.runs import Labels, RunSpec
+from seer_plugins.config.paths import repo_tool
+from seer_plugins.data.low_shot_split import make_low_shot_split
+
+_REPO_TOOL = repo_tool("run_distributed_engines.py")
+# Without a checkout's tools/ (an installed wheel), the same entry point inline:
+# workers unpickle the hook generator from seer_plugins, which registers plugins.
+_INLINE_ENTRY = "import sys, seer_plugins.apps.launcher as l; l.main(sys.argv[1:])"
+PENDING = ("new", "partial")
+
+
+def launcher_command(overrides: Sequence[str]) -> list[str]:
+    if _REPO_TOOL is not None:
+        return [sys.executable, str(_REPO_TOOL), *overrides]
+    return [sys.executable, "-c", _INLINE_ENTRY, *overrides]
+
+
+def _train_folder(config) -> str:
+    """The training image folder of a composed config (DATA_PATHS or the catalog)."""
+    train = config.DATA.TRAIN
+    if train.DATA_PATHS:
+        return train.DATA_PATHS[0]
+    from vissl.data.dataset_catalog import VisslDatasetCatalog
+
+    name = train.DATASET_NAMES[0]
+    if not VisslDatasetCatalog.has_data(name):
+        raise FileNotFoundError(
+            f"generating a label split needs the training image folder: set "
+            f"config.DATA.TRAIN.DATA_PATHS=[...] (dataset {name!r} is not in "
+            "VISSL's dataset catalog)"
+        )
+    return VisslDatasetCatalog.get(name)["train"][0]
+
+
+@dataclass
+class Sweep:
+    """Args:
+    config: benchmark config name, e.g. `benchmark/linear/in1k`.
+    runs: the grid (:func:`runs.plan_runs`).
+    out_dir: holds the runs, generated splits and results.{md,csv}.
+    overrides: Hydra overrides applied to every run.
+    slurm: submit each pending run as a SLURM job instead of running it here.
+    slurm_cluster: submitit cluster (None: SLURM; "debug"/"local" in tests).
+    resubmit: submit runs an earlier sweep submitted that have not finished.
+    """
+
+    config: str
+    runs: list[RunSpec]
+    out_dir: Path
+    overrides: list[str]
+    slurm: bool = False
+    slurm_cluster: str | None = None
+    resubmit: bool = False
+
+    def _base_overrides(self) -> list[str]:
+        return [f"config={self.config}", *self.overrides]
+
+    def split_file(self, spec: RunSpec) -> str:
+        labels = spec.labels
+        if not labels.generated:
+            return labels.split_file
+        return str(self.out_dir / "splits" / f"{labels.name}_seed{spec.seed}.txt")
+
+    def run_overrides(self, spec: RunSpec) -> list[str]:
+        """The launcher's overrides for one run; later ones win in Hydra."""
+        overrides = [
+            *self._base_overrides(),
+            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={spec.checkpoint_path}",
+            f"config.SEED_VALUE={spec.seed}",
+            f"config.CHECKPOINT.DIR={spec.run_dir}",
+        ]
+        if spec.labels.name != runs_lib.ALL_LABELS or spec.labels.split_file:
+            # `++`: works whether or not the benchmark config names the key.
+            overrides.append(
+                f"++config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE={self.split_file(spec)}"
+            )
+        return overrides
+
+    def check_inputs(self) -> None:
+        """Fail before the first run on a path that cannot work."""
+        from seer_plugins.config.compose import compose
+
+        for spec in self.runs:
+            if spec.checkpoint_path and not Path(spec.checkpoint_path).is_file():
+                raise FileNotFoundError(
+                    f"checkpoint {spec.checkpoint!r}: {spec.checkpoint_path} does not exist"
+                )
+            if spec.labels.split_file and not Path(spec.labels.split_file).is_file():
+                raise FileNotFoundError(
+                    f"label subset {spec.labels.name!r}: split file "
+                    f"{spec.labels.split_file} does not exist"
+                )
+        config = compose(self._base_overrides())
+        for split in ("TRAIN", "TEST"):
+            for path in config.DATA[split].DATA_PATHS:
+                if not Path(path).exists():
+                    raise FileNotFoundError(
+                        f"config.DATA.{split}.DATA_PATHS: {path} does not exist"
+                    )
+        if any(spec.labels.generated for spec in self.runs):
+            self._make_splits(_train_folder(config))
+
+    def _make_splits(self, train_folder: str) -> None:
+        for spec in self.runs:
+            path = Path(self.split_file(spec))
+            if spec.labels.generated and not path.is_file():
+                kept = make_low_shot_split(
+                    train_folder,
+                    path,
+                    fraction=spec.labels.fraction,
+                    per_class=spec.labels.per_class,
+                    seed=spec.seed,
+                )
+                tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
+
+    def rows(self, failed: Collection[str] = ()) -> list[ResultRow]:
+        rows = []
+        for spec in self.runs:
+            status = runs_lib.run_status(spec.run_dir)
+            if spec.run_dir in failed and status != "finished":
+                status = "failed"
+            accuracy = (
+                final_test_accuracy(spec.run_dir) if status == "finished" else None
+            )
+            rows.append(
+                ResultRow(
+                    spec.checkpoint,
+                    spec.labels.name,
+                    spec.seed,
+                    status,
+                    spec.run_dir,
+                    accuracy,
+                )
+            )
+        return rows
+
+    def write_tables(self, failed: Collection[str] = ()):
+        return write_results(self.rows(failed), self.out_dir, title=self.config)
+
+    def run_local(self, spec: RunSpec) -> int:
+        """One run in its own process; its output goes to `<run_dir>/launch.log`."""
+        log = Path(spec.run_dir) / "launch.log"
+        with log.open("w") as out:
+            return subprocess.call(
+                launcher_command(self.run_overrides(spec)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def submit(self, spec: RunSpec) -> str:
+        from seer_plugins.apps.launcher import launch_on_slurm
+        from seer_plugins.config.compose import compose_with_args
+
+        overrides = [
+            *self.run_overrides(spec),
+            "config.SLURM.USE_SLURM=true",
+            f"config.SLURM.LOG_FOLDER={spec.run_dir}/slurm",
+            f"config.SLURM.NAME=seer_{spec.checkpoint}_{spec.labels.name}_s{spec.seed}",
+        ]
+        args, config = compose_with_args(overrides, dump_config=True)
+        job = launch_on_slurm(config, args.engine_name, cluster=self.slurm_cluster)
+        runs_lib.record_slurm_job(spec, str(job.job_id))
+        return str(job.job_id)
+
+    def execute(self) -> int:
+        """Run (or submit) every pending run; returns 0 unless a run failed."""
+        self.check_inputs()
+        failed: set[str] = set()
+        pending = PENDING + (("submitted",) if self.resubmit else ())
+        total = len(self.runs)
+        with tqdm(total=total, desc="sweep", unit="run", file=sys.stderr) as bar:
+            for index, spec in enumerate(self.runs, start=1):
+                prefix = f"[{index}/{total}] {spec.describe()}:"
+                status = runs_lib.run_status(spec.run_dir)
+                if status not in pending:
+                    tqdm.write(f"{prefix} skipped ({_status_text(spec, status)})")
+                    bar.update()
+                    continue
+                runs_lib.record_run(spec, self.run_overrides(spec))
+                if self.slurm:
+                    tqdm.write(f"{prefix} submitted as job {self.submit(spec)}")
+                else:
+                    tqdm.write(f"{prefix} running ({status}) in {spec.run_dir}")
+                    start = time.monotonic()
+                    returncode = self.run_local(spec)
+                    seconds = time.monotonic() - start
+                    status = runs_lib.run_status(spec.run_dir)
+                    if returncode or status != "finished":
+                        failed.add(spec.run_dir)
+                        tqdm.write(
+                            f"{prefix} FAILED (exit {returncode}, {status}) after "
+                            f"{seconds:.0f}s: see {spec.run_dir}/launch.log"
+                        )
+                    else:
+                        text = _status_text(spec, status)
+                        tqdm.write(f"{prefix} {text} in {seconds:.0f}s")
+                self.write_tables(failed)
+                bar.update()
+        md, csv_path = self.write_tables(failed)
+        tqdm.write(f"results: {md} and {csv_path}")
+        return 1 if failed else 0
+
+
+def _status_text(spec: RunSpec, status: str) -> str:
+    if status == "no final test":
+        return f"{status}: VISSL will not resume it; delete {spec.run_dir} to rerun"
+    if status != "finished":
+        return status
+    acc = final_test_accuracy(spec.run_dir)
+    return f"finished: top-1 {acc.top1:.2f}, top-5 {acc.top5:.2f} ({acc.head})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Overrides for every run go last, after `--`.",
+    )
+    parser.add_argument(
+        "--config", required=True, help="benchmark config, e.g. benchmark/linear/in1k"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        "-c",
+        action="append",
+        required=True,
+        metavar="[NAME=]PATH",
+        help="pretraining checkpoint (repeat); NAME defaults to its folder's name",
+    )
+    parser.add_argument(
+        "--labels",
+        "-l",
+        action="append",
+        metavar="SPEC",
+        help="label subset (repeat): NAME=SPLIT_FILE, a fraction generated from the "
+        "training folder (1%%, 0.1), Nperclass, or all (default: the config's own)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", required=True, help="sweep folder (runs, tables)")
+    parser.add_argument("--slurm", action="store_true", help="submit runs to SLURM")
+    parser.add_argument(
+        "--resubmit", action="store_true", help="resubmit unfinished SLURM runs"
+    )
+    parser.add_argument(
+        "--collect", action="store_true", help="run nothing, rewrite the tables"
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, slurm_cluster: str | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    labels = [runs_lib.parse_labels(s) for s in args.labels or [runs_lib.ALL_LABELS]]
+    checkpoints = [runs_lib.parse_checkpoint(s) for s in args.checkpoint]
+    out_dir = Path(args.out).resolve()
+    sweep = Sweep(
+        config=args.config,
+        runs=runs_lib.plan_runs(out_dir, checkpoints, labels, args.seeds),
+        out_dir=out_dir,
+        overrides=list(args.overrides),
+        slurm=args.slurm,
+        slurm_cluster=slurm_cluster,
+        resubmit=args.resubmit,
+    )
+    if args.collect:
+        md, csv_path = sweep.write_tables()
+        print(f"results: {md} and {csv_path}")
+        return 0
+    return sweep.execute()
+
+
+__all__ = ["Labels", "RunSpec", "Sweep", "main"]

@@ -1,0 +1,50 @@
+"""Helpers for tests that run our launcher as a user would, in a fresh process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCHER = REPO / "tools" / "run_distributed_engines.py"
+
+# VISSL's stock CPU SimCLR test config, made as small as it goes.
+SIMCLR_CPU = [
+    "config=test/cpu_test/test_cpu_regnet_simclr",
+    "config.HOOKS.PERF_STATS.MONITOR_PERF_STATS=false",
+]
+
+
+def stock_swav_cpu(checkpoint_dir) -> list:
+    """VISSL's stock quick_swav config on CPU: synthetic data, a tiny stock RegNet."""
+    return [
+        "config=test/integration_test/quick_swav",
+        f"config.CHECKPOINT.DIR={checkpoint_dir}",
+        "config.DISTRIBUTED.BACKEND=gloo",
+        "config.MACHINE.DEVICE=cpu",
+        "config.DATA.NUM_DATALOADER_WORKERS=0",
+        "config.DATA.TRAIN.DATA_SOURCES=[synthetic]",
+        "config.DATA.TRAIN.DATASET_NAMES=[synthetic]",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
+        "config.DATA.TRAIN.DATA_LIMIT=16",
+        "config.DATA.TRAIN.TRANSFORMS.0.size_crops=[64,32]",
+        "config.MODEL.TRUNK.NAME=regnet",
+        "++config.MODEL.TRUNK.REGNET={depth:13,w_0:24,w_a:35.5,w_m:2.49,group_width:8}",
+        "config.MODEL.HEAD.PARAMS=[[swav_head,{dims:[368,64,32],use_bn:True,num_clusters:[20]}]]",
+        "config.HOOKS.PERF_STATS.MONITOR_PERF_STATS=false",
+    ]
+
+
+def run_script(script, args, cwd, timeout=600):
+    """Run a Python script of the repo in a fresh interpreter; return (rc, output)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    result = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return result.returncode, result.stdout
