@@ -17,6 +17,7 @@ from seer_plugins.config import resolvers  # noqa: E402,F401  resolvers: seer.wi
 from seer_plugins.checks import plugin_names  # noqa: E402,F401  check: check_plugin_names
 from seer_plugins.checks import value_types  # noqa: E402,F401  check: check_value_types
 from seer_plugins.checks import trunk_config  # noqa: E402,F401  inferrer: check_seer_regnet_config
+from seer_plugins.checks import consistency  # noqa: E402,F401  inferrers: check_lr_milestones, check_topk_classes
 from seer_plugins.models import seer_regnet  # noqa: E402,F401  trunk: seer_regnet
 from seer_plugins.models import seer_swav_head  # noqa: E402,F401  head: seer_swav_head
 from seer_plugins.losses import seer_swav_loss  # noqa: E402,F401  loss: seer_swav_loss
@@ -35,10 +36,17 @@ from seer_plugins.hooks import nan_guard  # noqa: E402,F401  hook: seer_nan_guar
 # isort: on
 
 # -- Patches of VISSL's behaviour ---------------------------------------------------
-from seer_plugins.patches import atomic_checkpoints, disk_sources  # noqa: E402
+from seer_plugins.patches import (  # noqa: E402
+    atomic_checkpoints,
+    disk_sources,
+    verified_weights_init,
+    vissl_logging,
+)
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
+verified_weights_init.install()  # WEIGHTS_INIT must initialise the whole trunk
+vissl_logging.install()  # VISSL's log calls with stray arguments print once
 
 # -- The package's face ---------------------------------------------------------------
 from seer_plugins.config.compose import compose  # noqa: E402

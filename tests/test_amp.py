@@ -147,7 +147,7 @@ def test_yaml_switch_selects_our_train_step():
     [
         (
             ["++config.MODEL.AMP_PARAMS.SEER_AMP_DTYPE=half"],
-            r"'half' is unknown; valid: \['', 'bf16'",
+            r"'half': is unknown; valid: \['', 'bf16'",
         ),
         (
             [
@@ -162,8 +162,8 @@ def test_yaml_switch_selects_our_train_step():
                 "config.MODEL.AMP_PARAMS.USE_AMP=False",
                 "config.TRAINER.TRAIN_STEP_NAME=test_amp_custom_step",
             ],
-            "needs TRAINER.TRAIN_STEP_NAME='seer_train_step', "
-            "got 'test_amp_custom_step'",
+            "TRAIN_STEP_NAME='test_amp_custom_step': cannot run .*"
+            "set it to 'seer_train_step'",
         ),
     ],
 )

@@ -124,7 +124,8 @@ def test_larc_builds_without_apex():
 
 def test_larc_on_an_optimizer_without_larc_is_refused():
     with pytest.raises(
-        ValueError, match="OPTIMIZER.use_larc=True with OPTIMIZER.name='adam'"
+        ValueError,
+        match="OPTIMIZER.use_larc=True: needs NVIDIA apex with OPTIMIZER.name='adam'",
     ):
         seer_plugins.compose(
             [
@@ -140,3 +141,10 @@ def test_vendored_fairscale_is_the_one_imported():
     from fairscale.optim.oss import OSS  # noqa: F401
 
     assert fairscale.__version__ == "0.3.7"
+
+
+def test_seer_configs_ask_for_the_apex_free_larc_without_a_warning():
+    for name in ("pretrain/seer_tiny", "pretrain/seer_1b", "pretrain/demo_digits"):
+        config, caught = _compose_with_warnings([f"config={name}"])
+        assert config.OPTIMIZER.name == "seer_sgd" and config.OPTIMIZER.seer_larc
+        assert caught == [], name

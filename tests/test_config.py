@@ -6,6 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 import seer_plugins
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config import compose as seer_config
 from seer_plugins.config.compose import ConfigNotFoundError, compose_with_args
 from seer_plugins.hooks.registry import known_hooks, seer_hook_generator
@@ -68,7 +69,18 @@ def test_user_searchpath_entries_are_kept(probe_configs, tmp_path_factory):
     assert seer_plugins.compose(["config=test/cpu_test/test_cpu_regnet_simclr"])
 
 
-def test_overrides_round_trip_into_the_config():
+@pytest.fixture
+def my_plugin_defaults(tmp_path, monkeypatch):
+    """Another project's plugin registers its keys' defaults."""
+    from seer_plugins.config import defaults
+
+    monkeypatch.setattr(defaults, "_EXTRA_DEFAULTS", [])
+    path = tmp_path / "my_plugin.yaml"
+    path.write_text("config:\n  MY_PLUGIN_KEY:\n    value: 1\n")
+    defaults.register_plugin_defaults(path)
+
+
+def test_overrides_round_trip_into_the_config(my_plugin_defaults):
     config = seer_plugins.compose(
         [
             "config=test/cpu_test/test_cpu_regnet_simclr",
@@ -81,6 +93,24 @@ def test_overrides_round_trip_into_the_config():
     assert config.OPTIMIZER.num_epochs == 3
     assert config.DATA.TRAIN.BATCHSIZE_PER_REPLICA == 5
     assert config.MY_PLUGIN_KEY.value == 12
+    # a registered plugin key needs no `+`, like VISSL's
+    assert (
+        seer_plugins.compose(
+            [
+                "config=test/cpu_test/test_cpu_regnet_simclr",
+                "config.MY_PLUGIN_KEY.value=3",
+            ]
+        ).MY_PLUGIN_KEY.value
+        == 3
+    )
+
+
+@pytest.mark.parametrize(
+    "override", ["++config.MY_PLUGIN_KEY.value=12", "+config.OPTIMIZER.weight_decy=0.1"]
+)
+def test_a_key_no_defaults_define_is_refused(override):
+    with pytest.raises(ConfigError, match="no such key in VISSL's defaults"):
+        seer_plugins.compose(["config=test/cpu_test/test_cpu_regnet_simclr", override])
 
 
 def test_compose_returns_the_config_node_of_the_launcher_args():

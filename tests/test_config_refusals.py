@@ -137,7 +137,9 @@ def _preflight_cases(tmp_path):
     empty_list = tmp_path / "empty.npy"
     np.save(empty_list, np.array([], dtype="<U10"))
     images = _image_folder(tmp_path / "images")
+    # seer_tiny's DATA_LIMIT sizes its synthetic data: a 1-image folder needs -1.
     disk = "config.DATA.TRAIN.DATA_SOURCES=[disk_folder]"
+    every_image = "config.DATA.TRAIN.DATA_LIMIT=-1"
     return {
         "missing folder": (
             [disk, f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path / 'nope'}]"],
@@ -157,6 +159,7 @@ def _preflight_cases(tmp_path):
         "missing weights": (
             [
                 disk,
+                every_image,
                 f"config.DATA.TRAIN.DATA_PATHS=[{images}]",
                 f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={tmp_path / 'ckpt.torch'}",
             ],
@@ -182,6 +185,7 @@ def test_good_paths_pass_preflight(tmp_path):
             *BASE,
             "config.DATA.TRAIN.DATA_SOURCES=[disk_folder]",
             f"config.DATA.TRAIN.DATA_PATHS=[{images}]",
+            "config.DATA.TRAIN.DATA_LIMIT=-1",
         ]
     )
     preflight(config)

@@ -151,3 +151,23 @@ def test_tool_converts_files_both_ways(trunk, tmp_path):
     assert restored.keys() == trunk.state_dict().keys()
     for key, value in trunk.state_dict().items():
         assert torch.equal(restored[key], value), key
+
+
+def test_torchvision_regnet_converts_to_identical_features():
+    """torchvision's RegNetY-400MF layout read into seer_regnet's (VISSL's) names."""
+    import torchvision
+
+    torch.manual_seed(0)
+    theirs = torchvision.models.regnet_y_400mf().eval()
+    # torchvision's regnet_y_400mf: depth 16, w_0 48, w_a 27.89, w_m 2.09, gw 8.
+    ours = build_trunk(RegNetParams(16, 48, 27.89, 2.09, 8)).eval()
+    checkpoint = convert({"state_dict": theirs.state_dict()}, "vissl")
+    trunk = checkpoint["classy_state_dict"]["base_model"]["model"]["trunk"]
+    assert "fc.weight" not in trunk and all(
+        k.startswith("_feature_blocks.") for k in trunk
+    )
+    ours.load_state_dict(trunk, strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs.trunk_output(theirs.stem(x))
+        torch.testing.assert_close(ours(x, ["res5"])[0], expected)

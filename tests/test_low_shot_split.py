@@ -146,8 +146,17 @@ def test_missing_source_names_the_path(tmp_path):
         list_images(tmp_path / "nowhere")
 
 
+def _image_folder(root, layout: dict[str, list[str]]):
+    from PIL import Image
+
+    for label, names in layout.items():
+        (root / label).mkdir(parents=True)
+        for name in names:
+            Image.new("RGB", (4, 4)).save(root / label / name)
+
+
 def test_split_file_round_trip_and_cli(tmp_path, capsys):
-    _touch_folder(
+    _image_folder(
         tmp_path / "train", {c: [f"{c}_{i}.png" for i in range(20)] for c in "abc"}
     )
     out = tmp_path / "splits" / "s.txt"
@@ -161,3 +170,39 @@ def test_split_file_round_trip_and_cli(tmp_path, capsys):
     assert split_name(fraction=0.01) == "1percent"
     assert split_name(fraction=0.1) == "10percent"
     assert split_name(per_class=13) == "13perclass"
+
+
+def test_the_tool_says_what_it_wrote_and_why(tmp_path, capsys):
+    train = tmp_path / "train"
+    _image_folder(
+        train, {f"c{k}": [f"c{k}_{i}.png" for i in range(20)] for k in range(10)}
+    )
+    (train / "c0" / "notes.jpg").write_text("a text file named like an image")
+    (train / "c1" / "empty.jpg").write_bytes(b"")
+    kept = main([str(train), "--fraction", "0.01", "--out", str(tmp_path / "a.txt")])
+    out = capsys.readouterr().out
+    # 1% of 200 is 2 images; one per class is the floor: 10 images, 5%.
+    assert len(kept) == 10 and "(5.00% of its 200 images)" in out
+    assert "every one of the 10 classes keeps at least one image" in out
+    assert "2 files named like images are not images" in out
+    assert all(not im.entry.endswith(".jpg") for im in kept)
+    kept = main([str(train), "--per-class", "25", "--out", str(tmp_path / "b.txt")])
+    out = capsys.readouterr().out
+    assert len(kept) == 200 and "--per-class 25: 10 classes have fewer images" in out
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["--fraction", "5"], "error: --fraction=5.0: is not in (0, 1]"),
+        (["--per-class", "0"], "error: --per-class=0: is not >= 1"),
+        (["--fraction", "x"], "error: --fraction='x': invalid float value"),
+    ],
+)
+def test_bad_arguments_are_one_line(tmp_path, capsys, argv, line):
+    _image_folder(tmp_path / "train", {"a": ["a.png"]})
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "train"), *argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err

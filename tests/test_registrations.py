@@ -43,7 +43,9 @@ REGISTERED = {
     "config resolver": ["seer.pooled_dim", "seer.width"],
     "compose-time check": ["check_plugin_names", "check_value_types"],
     "compose-time inferrer": [
+        "check_lr_milestones",
         "check_seer_regnet_config",
+        "check_topk_classes",
         "infer_seer_amp",
         "infer_seer_swav_loss",
         "resolve_plugin_hooks",

@@ -111,6 +111,9 @@ def test_training_on_a_folder_of_bad_images(image_root, tmp_path, monkeypatch):
             # 11 images, one batch of all of them: every file is read each epoch
             "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=11",
             "config.OPTIMIZER.num_epochs=2",
+            # 3 of 11 unreadable is far above the default budget (1%): this run
+            # checks replacing and counting, the budget is tested elsewhere.
+            "config.DATA.TRAIN.MAX_BAD_IMAGE_FRACTION=1.0",
         ],
         cwd=tmp_path,
         timeout=300,

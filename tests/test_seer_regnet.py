@@ -173,21 +173,21 @@ TINY = {"depth": 6, "w_0": 16, "w_a": 20.0, "w_m": 2.0, "group_width": 8}
     [
         (
             {"preset": "regnety_1b"},
-            r"SEER_REGNET.preset='regnety_1b' is unknown; valid presets: "
+            r"SEER_REGNET.preset='regnety_1b': is unknown; valid presets: "
             r"regnety_32gf, .*regnety_tiny",
         ),
         (
             {"preset": "regnety_tiny", "depth": 6},
-            r"preset='regnety_tiny' and explicit \['depth'\] are both set",
+            r"preset='regnety_tiny': and explicit \['depth'\] are both set",
         ),
         ({"depth": 6, "w_0": 16}, r"missing: \['w_a', 'w_m', 'group_width'\]"),
-        ({**TINY, "w_0": 0}, r"SEER_REGNET.w_0=0 is invalid: expected a value > 0"),
-        ({**TINY, "w_0": 20}, r"w_0=20 is invalid: expected a multiple of 8"),
-        ({**TINY, "group_width": -8}, r"group_width=-8 is invalid: expected .*> 0"),
-        ({**TINY, "stem_width": 0}, r"stem_width=0 is invalid"),
-        ({**TINY, "depth": 0}, r"depth=0 is invalid"),
-        ({**TINY, "w_m": 1.0}, r"w_m=1.0 is invalid: expected w_m > 1"),
-        ({**TINY, "w_a": -1.0}, r"w_a=-1.0 is invalid: expected w_a >= 0"),
+        ({**TINY, "w_0": 0}, r"SEER_REGNET.w_0=0: is invalid; expected a value > 0"),
+        ({**TINY, "w_0": 20}, r"w_0=20: is invalid; expected a multiple of 8"),
+        ({**TINY, "group_width": -8}, r"group_width=-8: is invalid; expected .*> 0"),
+        ({**TINY, "stem_width": 0}, r"stem_width=0: is invalid"),
+        ({**TINY, "depth": 0}, r"depth=0: is invalid"),
+        ({**TINY, "w_m": 1.0}, r"w_m=1.0: is invalid; expected w_m > 1"),
+        ({**TINY, "w_a": -1.0}, r"w_a=-1.0: is invalid; expected w_a >= 0"),
         (
             {**TINY, "depth": 3},
             r"block widths \[16, 32, 64\]: 3 stage\(s\), so stages \['res5'\] would "
@@ -208,8 +208,8 @@ def test_bad_architecture_is_refused(trunk_config, message):
     "options, message",
     [
         ({"activation_checkpointing": {"stages": ["res6"]}}, r"unknown stages"),
-        ({"activation_checkpointing": {"segments": 0}}, r"segments=0 is invalid"),
-        ({"pad_group_width_to": -8}, r"pad_group_width_to=-8 is invalid"),
+        ({"activation_checkpointing": {"segments": 0}}, r"segments=0: is invalid"),
+        ({"pad_group_width_to": -8}, r"pad_group_width_to=-8: is invalid"),
     ],
 )
 def test_bad_options_are_refused(options, message):
@@ -235,9 +235,9 @@ def test_build_refuses_head_of_wrong_width():
     )
     with pytest.raises(
         ValueError,
-        match=r"MODEL.HEAD.PARAMS\[0\] \('seer_swav_head'\) dims\[0\]=368 does not "
-        r"match the output width of MODEL.TRUNK.SEER_REGNET \(preset='regnety_tiny'\)"
-        r": expected dims\[0\]=128",
+        match=r"MODEL.HEAD.PARAMS\[0\]\[1\].dims\[0\]=368: head 'seer_swav_head' "
+        r"reads 368 channels but the trunk \(config.MODEL.TRUNK.SEER_REGNET "
+        r"preset='regnety_tiny'\) outputs 128; expected dims\[0\]=128",
     ):
         SeerRegNet(model_config, "seer_regnet")
     model_config.HEAD.PARAMS[0][1]["dims"] = [128, 64]

@@ -50,13 +50,13 @@ def test_simclr_cpu_config_with_seer_regnet_trains_one_step():
     [
         (
             ["++config.MODEL.TRUNK.SEER_REGNET.preset=regnety_tiny"],
-            r"MODEL.HEAD.PARAMS\[0\] \('mlp'\) dims\[0\]=368 does not match the "
-            r"output width of MODEL.TRUNK.SEER_REGNET \(preset='regnety_tiny'\): "
-            r"expected dims\[0\]=128",
+            r"MODEL.HEAD.PARAMS\[0\]\[1\].dims\[0\]=368: head 'mlp' reads 368 "
+            r"channels but the trunk \(config.MODEL.TRUNK.SEER_REGNET "
+            r"preset='regnety_tiny'\) outputs 128; expected dims\[0\]=128",
         ),
         (
             ["++config.MODEL.TRUNK.SEER_REGNET.preset=regnety_1280"],
-            r"preset='regnety_1280' is unknown; valid presets: regnety_32gf",
+            r"preset='regnety_1280': is unknown; valid presets: regnety_32gf",
         ),
         (
             _explicit({**SMALL, "w_a": 0}),

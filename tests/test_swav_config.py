@@ -61,23 +61,23 @@ def test_stock_swav_block_switches_by_name():
     [
         (
             "++config.LOSS.seer_swav_loss.num_crops=2",
-            r"num_crops=2 disagrees .* gives 6",
+            r"num_crops=2: disagrees .* gives 6",
         ),
         (
             "++config.LOSS.seer_swav_loss.num_prototypes=[300]",
-            r"num_prototypes=\[300\] disagrees .*swav_head.* gives \[3000\]",
+            r"num_prototypes=\[300\]: disagrees .*swav_head.* gives \[3000\]",
         ),
         (
             "++config.LOSS.seer_swav_loss.embedding_dim=256",
-            r"embedding_dim=256 .* gives 128",
+            r"embedding_dim=256: .* gives 128",
         ),
         (
             "++config.LOSS.seer_swav_loss.crops_for_assign=[0,7]",
-            r"crops_for_assign=\[0, 7\] must be .* \[0, 6\)",
+            r"crops_for_assign=\[0, 7\]: must be .* \[0, 6\)",
         ),
         (
             "++config.LOSS.seer_swav_loss.queue={queue_length:64,local_queue_length:16}",
-            r"local_queue_length=16 disagrees .* = 32",
+            r"local_queue_length=16: disagrees .* = 32",
         ),
     ],
 )

@@ -155,12 +155,15 @@ def test_slurm_path_submits_each_pending_run_once(tmp_path, monkeypatch, capsys)
     assert len(submitted) == 4
 
 
-def test_missing_inputs_fail_before_any_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.torch"):
-        sweep_lib.main(
-            [
-                "--config=benchmark/linear/digits",
-                f"--checkpoint={tmp_path}/nope.torch",
-                f"--out={tmp_path}",
-            ]
-        )
+def test_missing_inputs_fail_before_any_run(tmp_path, capsys):
+    rc = sweep_lib.main(
+        [
+            "--config=benchmark/linear/digits",
+            f"--checkpoint={tmp_path}/nope.torch",
+            f"--out={tmp_path}",
+        ]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --checkpoint=") and "nope.torch" in err
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing written

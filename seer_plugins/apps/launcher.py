@@ -5,18 +5,19 @@ hook generator inside `_ResumableSlurmJob`, so the submitit job here is ours: th
 executor settings (`config.SLURM.*`), and our hook generator on every node.
 """
 
+import importlib
 import logging
-import sys
+import re
 from collections.abc import Sequence
 
+from torch.multiprocessing import ProcessRaisedException
 from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.checks.plugin_names import UnknownPluginError
-from seer_plugins.checks.preflight import PreflightError, preflight
-from seer_plugins.config.compose import ConfigNotFoundError, compose_with_args
+from seer_plugins.checks.errors import ConfigError, report
+from seer_plugins.checks.preflight import preflight
+from seer_plugins.config.compose import compose_with_args
 from seer_plugins.hooks.registry import seer_hook_generator
 
 
@@ -62,9 +63,11 @@ def launch_on_slurm(config, engine_name: str, cluster: str | None = None):
 
     slurm = config.SLURM
     if not slurm.PARTITION and cluster is None:
-        raise ValueError(
-            "config.SLURM.USE_SLURM=true needs config.SLURM.PARTITION "
-            "(the SLURM partition to submit to)"
+        raise ConfigError(
+            "config.SLURM.PARTITION",
+            slurm.PARTITION,
+            "is empty, and config.SLURM.USE_SLURM=true submits to a partition",
+            "set config.SLURM.PARTITION=<partition>",
         )
     makedir(slurm.LOG_FOLDER)
     executor = submitit.AutoExecutor(folder=slurm.LOG_FOLDER, cluster=cluster)
@@ -86,15 +89,20 @@ def launch_on_slurm(config, engine_name: str, cluster: str | None = None):
     return job
 
 
+def local_preflight(config) -> None:
+    """The launcher's preflight, except for SLURM jobs: the nodes, not the submitting
+    machine, have the GPUs and the data."""
+    if not config.SLURM.USE_SLURM:
+        preflight(config)
+
+
 def main(overrides: Sequence[str]):
     """Compose `overrides` and run the selected engine (`engine_name`, default train)."""
-    args, config = compose_with_args(overrides, dump_config=True)
+    args, config = compose_with_args(overrides, dump_config=True, check=local_preflight)
     if config.VERBOSE:
         print_cfg(config)
     if config.SLURM.USE_SLURM:
-        # The nodes, not this submitting machine, have the GPUs and the data.
         return launch_on_slurm(config, args.engine_name)
-    preflight(config)
     logging.info("launching %s with seer_plugins hooks", args.engine_name)
     launch_distributed(
         cfg=config,
@@ -104,16 +112,35 @@ def main(overrides: Sequence[str]):
     )
 
 
+def worker_config_error(error: Exception) -> ConfigError | None:
+    """The ConfigError a spawned worker raised, from torch's re-raised traceback."""
+    text = str(error).strip().splitlines()
+    last = text[-1] if text else ""
+    match = re.match(r"^([\w.]+): (.*)$", last)
+    if not match:
+        return None
+    module, _, name = match.group(1).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    if not (isinstance(cls, type) and issubclass(cls, ConfigError)):
+        return None
+    refused = ConfigError("", "", "")
+    refused.args = (match.group(2),)
+    return refused
+
+
 def cli(argv: Sequence[str]) -> int:
-    """`main` for the command line: config and preflight errors print as one message."""
+    """`main` for the command line: a refused config or input is one `error:` line and
+    exit status 2, whether found before the processes start or by a worker."""
     try:
         main(argv)
-    except (
-        ConfigNotFoundError,
-        ConfigError,
-        PreflightError,
-        UnknownPluginError,
-    ) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ConfigError as error:
+        return report(error)
+    except ProcessRaisedException as error:
+        refused = worker_config_error(error)
+        if refused is None:
+            raise
+        return report(refused)
     return 0

@@ -6,6 +6,10 @@ entry points print its one line as `error: ...` and exit with status 2, before a
 process starts.
 """
 
+import argparse
+import re
+import sys
+
 # The exit status of a refused config or input (argparse's, for the same kind of error).
 EXIT_STATUS = 2
 
@@ -28,8 +32,48 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value, problem: str, valid: str = ""):
         self.key, self.value, self.problem, self.valid = key, value, problem, valid
         line = f"{key}={_show(value)}: {problem}"
-        super().__init__(f"{line}; {valid}" if valid else line)
+        # One line, whatever the parts hold (a path list, an upstream message).
+        line = f"{line}; {valid}" if valid else line
+        super().__init__(" ".join(line.split()))
 
 
 class ConfigValueError(ConfigError):
     """A config key holds a value of the wrong type or out of range."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one `error:` line, exit status 2,
+    in the ConfigError format where argparse names the option."""
+
+    def error(self, message: str):
+        self.exit(EXIT_STATUS, f"error: {argparse_error(message, self.prog)}\n")
+
+
+def argparse_error(message: str, prog: str) -> ConfigError:
+    """argparse's `argument --x: invalid int value: 'v'` as `--x='v': invalid ...`."""
+    help_hint = f"see {prog} --help"
+    required = re.match(r"the following arguments are required: (.*)$", message)
+    if required:
+        return ConfigError(required.group(1), "", "is required", help_hint)
+    match = re.match(r"argument ([^:]+): (.*)$", message)
+    if not match:
+        return ConfigError(prog, "", message, help_hint)
+    option = match.group(1).split("/")[-1]
+    value = re.search(r"(.*): '(.*)'$", match.group(2))
+    if value:
+        return ConfigError(option, value.group(2), value.group(1), help_hint)
+    return ConfigError(option, "", match.group(2), help_hint)
+
+
+def report(error: ConfigError, stream=None) -> int:
+    """Print `error` as the one line every tool prints; returns the exit status."""
+    print(f"error: {error}", file=stream or sys.stderr)
+    return EXIT_STATUS
+
+
+def run_tool(main, argv=None) -> int:
+    """Run a tool's `main(argv)`: a ConfigError becomes one line and exit status 2."""
+    try:
+        return main(argv) or 0
+    except ConfigError as error:
+        return report(error)

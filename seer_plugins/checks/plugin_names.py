@@ -20,11 +20,12 @@ from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
 from vissl.trainer.train_steps import TRAIN_STEP_REGISTRY
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.head_params import head_entries
 from seer_plugins.config.inference import register_config_check
 
 
-class UnknownPluginError(ValueError):
+class UnknownPluginError(ConfigError):
     """A config names a component that no registry holds."""
 
 
@@ -39,10 +40,12 @@ def check_name(key: str, value, known, what: str) -> None:
     if isinstance(value, str) and value in known:
         return
     close = difflib.get_close_matches(str(value), known, n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
     raise UnknownPluginError(
-        f"config.{key}={value!r} is not a registered {what}.{hint} "
-        f"Registered: {', '.join(known)}"
+        f"config.{key}",
+        value,
+        f"is not a registered {what}",
+        f"{hint}registered: {', '.join(known)}",
     )
 
 

@@ -1,26 +1,38 @@
 """Checks run by the launcher before any process starts: fail in a second, not an hour.
 
 Composition (`seer_plugins.compose`) must work on any machine, so a config for 512
-GPUs composes on a laptop; whether *this* machine can run it is decided here.
+GPUs composes on a laptop; whether *this* machine and these files can run it is
+decided here, in this order, cheapest first:
+
+1. devices (a GPU config without GPUs);
+2. data (:mod:`seer_plugins.checks.data_files`): paths that exist and hold images,
+   class folders that are not empty, a dataset name with no path and no catalog
+   entry, `DATA_LIMIT` within the data, some images that decode, low-shot split
+   files that match their folder and cover its classes, top-k within the classes;
+3. `MODEL.WEIGHTS_INIT` (:mod:`seer_plugins.checks.weights_init`): a readable
+   checkpoint whose keys give every trunk tensor, planned on a meta-device model.
+
+Every refusal is a :class:`PreflightError`, one line naming the key and the value.
 """
 
 import os
 
 import torch
+from vissl.utils.checkpoint import get_resume_checkpoint
+
+from seer_plugins.checks.data_files import check_data
+from seer_plugins.checks.errors import ConfigError
+from seer_plugins.checks.weights_init import PARAMS_KEY, check_weights_init
 
 CPU_RUN_HINT = (
-    "For a CPU run add the override\n"
-    "  +config/pretrain/seer/runtime=cpu\n"
-    "(one process, gloo, fp32, no SyncBN), or use config=pretrain/seer_tiny for a "
-    "model and batch sized for a CPU."
+    "for a CPU run add the override +config/pretrain/seer/runtime=cpu (one process, "
+    "gloo, fp32, no SyncBN), or use config=pretrain/seer_tiny for a model and batch "
+    "sized for a CPU"
 )
 
-# Data sources whose DATA_PATHS entries are files or folders on disk.
-_DISK_SOURCES = {"disk_folder", "disk_filelist", "seer_low_shot"}
 
-
-class PreflightError(RuntimeError):
-    """The config cannot run on this machine or with these paths."""
+class PreflightError(ConfigError):
+    """The config cannot run on this machine or with these files."""
 
 
 def check_devices(config) -> None:
@@ -30,72 +42,60 @@ def check_devices(config) -> None:
     available = torch.cuda.device_count()
     if available == 0:
         raise PreflightError(
-            f"config.MACHINE.DEVICE=gpu but this machine has no CUDA GPU. {CPU_RUN_HINT}"
+            "config.MACHINE.DEVICE", "gpu", "this machine has no CUDA GPU", CPU_RUN_HINT
         )
     if wanted > available:
         raise PreflightError(
-            f"config.DISTRIBUTED.NUM_PROC_PER_NODE={wanted} but this machine has "
-            f"{available} GPU(s). Add config.DISTRIBUTED.NUM_PROC_PER_NODE={available} "
-            "(and config.DISTRIBUTED.NUM_NODES=1 outside SLURM); the learning rate "
-            "follows the global batch."
+            "config.DISTRIBUTED.NUM_PROC_PER_NODE",
+            wanted,
+            f"this machine has {available} GPU(s)",
+            f"add config.DISTRIBUTED.NUM_PROC_PER_NODE={available} (and "
+            "config.DISTRIBUTED.NUM_NODES=1 outside SLURM); the learning rate "
+            "follows the global batch",
         )
 
 
-def _used_splits(config):
-    yield "TRAIN"
-    if config.TEST_MODEL:
-        yield "TEST"
-
-
 def check_data_paths(config) -> None:
-    for split in _used_splits(config):
-        data = config.DATA[split]
-        for index, source in enumerate(data.DATA_SOURCES):
-            if source not in _DISK_SOURCES or not data.DATA_PATHS:
-                continue
-            path = data.DATA_PATHS[index]
-            key = f"config.DATA.{split}.DATA_PATHS[{index}]={path!r}"
-            if not os.path.exists(path):
-                raise PreflightError(
-                    f"{key} does not exist (data source {source!r}): set it to your "
-                    "image folder or file list."
-                )
-            if _is_empty(path):
-                raise PreflightError(
-                    f"{key} holds no images (data source {source!r}): a folder needs "
-                    "image files (in class sub-folders for disk_folder), a file list "
-                    "at least one path."
-                )
+    try:
+        check_data(config)
+    except ConfigError as error:
+        raise PreflightError(
+            error.key, error.value, error.problem, error.valid
+        ) from None
 
 
-def _is_empty(path: str) -> bool:
-    """A folder with no file anywhere below it, or a file list with no entry."""
-    if os.path.isdir(path):
-        return not any(files for _, _, files in os.walk(path))
-    if os.path.getsize(path) == 0:
-        return True
-    if path.endswith(".npy"):
-        import numpy as np
-
-        try:  # a header read for string arrays; object arrays must be loaded
-            entries = np.load(path, mmap_mode="r")
-        except ValueError:
-            entries = np.load(path, allow_pickle=True)
-        return len(entries) == 0
-    return False
+def _resumes(config) -> bool:
+    """VISSL ignores WEIGHTS_INIT when the checkpoint folder has a run to resume."""
+    folder = config.CHECKPOINT.DIR
+    if not config.CHECKPOINT.get("AUTO_RESUME", False) or not os.path.isdir(folder):
+        return False
+    return get_resume_checkpoint(config, checkpoint_folder=folder) is not None
 
 
 def check_weights_file(config) -> None:
-    """`MODEL.WEIGHTS_INIT.PARAMS_FILE`, when set to a local path, must exist: VISSL
-    reads it only after every process started and built its model."""
+    """`MODEL.WEIGHTS_INIT.PARAMS_FILE`, when set to a local path, must exist and
+    initialise the whole trunk: VISSL reads it only after every process started and
+    built its model, and starts from random weights where names do not match."""
     path = config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or ""
-    if not path or "://" in path or os.path.isfile(path):
+    if not path or "://" in path:
         return
-    raise PreflightError(
-        f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={path!r} is not a file: set it to a "
-        "checkpoint (.torch/.pth, e.g. model_final_checkpoint_phase0.torch) or to "
-        '"" to start from random weights.'
-    )
+    if not os.path.isfile(path):
+        raise PreflightError(
+            PARAMS_KEY,
+            path,
+            "is not a file",
+            "set it to a checkpoint (.torch/.pth, e.g. "
+            'model_final_checkpoint_phase0.torch) or to "" to start from random '
+            "weights",
+        )
+    if _resumes(config):
+        return
+    try:
+        check_weights_init(config)
+    except ConfigError as error:
+        raise PreflightError(
+            error.key, error.value, error.problem, error.valid
+        ) from None
 
 
 def preflight(config) -> None:

@@ -7,6 +7,7 @@ config once, before VISSL's own inference, and say so with one warning per key.
 
 import warnings
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.optimizers.seer_sgd import LARC_KEY, OPTIMIZER_NAME
 
 # The LARC wrapper lives in our optimizer; VISSL's TrainTask asserts apex whenever
@@ -43,10 +44,12 @@ def translate_apex_settings(config) -> None:
     optimizer = config.OPTIMIZER
     if optimizer.get("use_larc", False) and optimizer.name != "sgd_fsdp":
         if optimizer.name not in LARC_OPTIMIZERS:
-            raise ValueError(
-                f"OPTIMIZER.use_larc=True with OPTIMIZER.name={optimizer.name!r}: "
+            raise ConfigError(
+                "config.OPTIMIZER.use_larc",
+                True,
+                f"needs NVIDIA apex with OPTIMIZER.name={optimizer.name!r}",
                 f"LARC without apex is available for {sorted(LARC_OPTIMIZERS)} "
-                "(and VISSL's own sgd_fsdp)."
+                "(and VISSL's own sgd_fsdp)",
             )
         if optimizer.name == "sgd":
             warnings.warn(

@@ -7,22 +7,28 @@ override grammar) plus three things the host lacks:
 2. plugin defaults (`configs/defaults/*.yaml`) merged into VISSL's primary
    config, so plugin keys have values in every config, stock ones included, and
    are overridden like VISSL's own keys (Hydra's `++config.KEY=VALUE` works too);
-3. the apex translation and the plugins' own inference, run around VISSL's.
+3. the apex translation and the plugins' own inference, run around VISSL's;
+
+and it refuses what would otherwise be ignored or fail later, in one line each
+(:class:`~seer_plugins.checks.errors.ConfigError`): a key no defaults define, Hydra's
+composition errors (:mod:`seer_plugins.config.hydra_errors`).
 """
 
-import difflib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import vissl.config
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
-from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import ConfigCompositionException, MissingConfigException
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf import OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 from vissl.config import AttrDict, check_cfg_version
 from vissl.utils.hydra_config import (
     convert_fsdp_dtypes,
@@ -30,17 +36,30 @@ from vissl.utils.hydra_config import (
     save_attrdict_to_disk,
 )
 
+from seer_plugins.checks.errors import ConfigError
+from seer_plugins.checks.unknown_keys import lookup, unknown_key_error, unknown_keys
 from seer_plugins.compat.apex_config import translate_apex_settings
+from seer_plugins.config import hydra_errors
 from seer_plugins.config import source as config_source
+from seer_plugins.config.data_paths import follow_data_paths
+from seer_plugins.config.defaults import (
+    PRIMARY_CONFIG,
+    defaults_tree,
+    register_primary_config,
+)
 from seer_plugins.config.inference import run_config_checks, run_config_inferrers
-from seer_plugins.config.paths import configs_dir, plugin_defaults_dir
+from seer_plugins.config.paths import configs_dir
+from seer_plugins.config.swav_head_inference import vissl_swav_inference_accepts_ours
 
 SEARCHPATH_KEY = "hydra.searchpath"
-PRIMARY_CONFIG = "seer_defaults"
 
 
-class ConfigNotFoundError(ValueError):
-    """`config=NAME` named no YAML file on the search path."""
+class ConfigNotFoundError(ConfigError):
+    """`config=NAME` named no YAML file on the search path (or no config at all)."""
+
+
+class CompositionError(ConfigError, ConfigCompositionException):
+    """Hydra could not compose the overrides (an unknown key, a bad group option)."""
 
 
 def _with_our_searchpath(overrides: Sequence[str]) -> list[str]:
@@ -57,6 +76,18 @@ def _with_our_searchpath(overrides: Sequence[str]) -> list[str]:
     return [*result, f"{SEARCHPATH_KEY}=[{paths}]"]
 
 
+def _searchpath_dirs(overrides: Sequence[str]) -> list[Path]:
+    """The local folders a user's `hydra.searchpath` override adds."""
+    parser = OverridesParser.create()
+    folders = []
+    for override in overrides:
+        if override.lstrip("+").split("=", 1)[0] == SEARCHPATH_KEY:
+            for entry in parser.parse_overrides([override])[0].value():
+                if str(entry).startswith("file://"):
+                    folders.append(Path(str(entry)[len("file://") :]))
+    return folders
+
+
 def _requested_config_name(overrides: Sequence[str]) -> str:
     for override in overrides:
         key, _, value = override.partition("=")
@@ -65,48 +96,30 @@ def _requested_config_name(overrides: Sequence[str]) -> str:
     return ""
 
 
-def _known_config_names() -> list[str]:
+def _not_found_error(name: str) -> ConfigNotFoundError:
     import configs as vissl_configs  # VISSL's wheel installs its YAML as `configs`
-
-    names = []
-    for root in (configs_dir(), Path(vissl_configs.__file__).parent / "config"):
-        names += [
-            str(p.relative_to(root))[: -len(".yaml")]
-            for p in root.rglob("*.yaml")
-            if p.parent != plugin_defaults_dir()
-        ]
-    return sorted(set(names))
-
-
-def _not_found_error(name: str, cause: Exception) -> ConfigNotFoundError:
-    import configs as vissl_configs
 
     looked_in = [
         f"{configs_dir()}/{name}.yaml (seer_plugins)",
         f"{Path(vissl_configs.__file__).parent}/config/{name}.yaml (VISSL's stock configs)",
         f"{Path.cwd()}/configs/config/{name}.yaml (VISSL's file://configs)",
     ]
-    close = difflib.get_close_matches(name, _known_config_names(), n=5, cutoff=0.5)
-    hint = f"\nClosest names: {', '.join(close)}" if close else ""
-    where = "\n  ".join(looked_in)
+    close = hydra_errors.close_config_names(name)
+    valid = f"did you mean {', '.join(close)}?" if close else "see: seer train --list"
     return ConfigNotFoundError(
-        f"config={name!r} not found. Looked in:\n  {where}{hint}\n({cause})"
+        "config", name, f"no such config; looked in {', '.join(looked_in)}", valid
     )
 
 
-def _register_primary_config() -> None:
-    """Store VISSL's primary config with the plugin defaults merged in, as `seer_defaults`.
-
-    Plugin keys then sit at the same level as VISSL's own defaults: below the
-    selected `config=` YAML and the command line, and in struct mode like every
-    other key, so `config.MODEL.TRUNK.SEER_REGNET.preset=x` needs no `+`.
-    """
-    primary = OmegaConf.load(Path(vissl.config.__file__).with_name("defaults.yaml"))
-    defaults_list = OmegaConf.to_container(primary.pop("defaults"))
-    for path in sorted(plugin_defaults_dir().glob("*.yaml")):
-        primary = OmegaConf.merge(primary, OmegaConf.load(path))
-    primary.defaults = defaults_list
-    ConfigStore.instance().store(name=PRIMARY_CONFIG, node=primary)
+def _translated(error: Exception, overrides: Sequence[str], name: str) -> ConfigError:
+    translated = hydra_errors.translate(error, overrides, name, defaults_tree)
+    if translated is None:
+        return None
+    if translated.key == "config" and translated.value == name:
+        return _not_found_error(name)
+    return CompositionError(
+        translated.key, translated.value, translated.problem, translated.valid
+    )
 
 
 def compose_hydra(overrides: Sequence[str]):
@@ -115,42 +128,113 @@ def compose_hydra(overrides: Sequence[str]):
     name = _requested_config_name(overrides)
     if not name:
         raise ConfigNotFoundError(
-            "no config selected: pass config=NAME, e.g. config=pretrain/seer_tiny "
-            "or config=test/cpu_test/test_cpu_regnet_simclr"
+            "config",
+            "",
+            "no config selected",
+            "pass config=NAME, e.g. config=pretrain/seer_tiny or "
+            "config=test/cpu_test/test_cpu_regnet_simclr",
         )
     config_source.register()
-    _register_primary_config()
+    register_primary_config()
     GlobalHydra.instance().clear()
     try:
         # version_base pins Hydra 1.1 semantics, the ones VISSL's configs were
         # written for, and keeps Hydra 1.3 from warning on every launch.
         with initialize_config_module(config_module="vissl.config", version_base="1.1"):
-            cfg = hydra_compose(
+            return hydra_compose(
                 PRIMARY_CONFIG, overrides=_with_our_searchpath(overrides)
             )
-    except (MissingConfigException, ConfigCompositionException) as error:
-        if f"config/{name}" in str(error) or "Could not find" in str(error):
-            raise _not_found_error(name, error) from error
-        raise
-    return cfg
+    except (
+        MissingConfigException,
+        ConfigCompositionException,
+        OverrideParseException,
+    ) as error:
+        translated = _translated(error, overrides, name)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def _is_stock_vissl_config(name: str, overrides: Sequence[str]) -> bool:
+    """The selected file is one of VISSL's own (not ours, not a user's project)."""
+    import configs as vissl_configs
+
+    if (configs_dir() / f"{name}.yaml").is_file():
+        return False
+    if any(
+        (d / "config" / f"{name}.yaml").is_file() for d in _searchpath_dirs(overrides)
+    ):
+        return False
+    return (Path(vissl_configs.__file__).parent / "config" / f"{name}.yaml").is_file()
+
+
+def check_known_keys(config: dict, overrides: Sequence[str]) -> None:
+    """Refuse a key no defaults define (:mod:`seer_plugins.checks.unknown_keys`).
+
+    VISSL's own YAML files carry a few keys its defaults lack (e.g. apex arguments
+    of older releases); those are tolerated with a warning, the user's are not.
+    """
+    defaults = defaults_tree()
+    found = unknown_keys(config, defaults)
+    if not found:
+        return
+    name = _requested_config_name(overrides)
+    tolerated = set()
+    if _is_stock_vissl_config(name, overrides):
+        stock = OmegaConf.to_container(compose_hydra([f"config={name}"]).config)
+        tolerated = set(unknown_keys(stock, defaults))
+    if tolerated:
+        logging.warning(
+            "VISSL's config %s sets keys its defaults do not define (VISSL ignores "
+            "them): %s",
+            name,
+            sorted(tolerated),
+        )
+    for path in found:
+        if path not in tolerated:
+            raise unknown_key_error(path, lookup(config, path), defaults)
+
+
+def _command_line_keys(overrides: Sequence[str]) -> set[str]:
+    """`config.X.Y` keys set on the command line, without `+` / `++`."""
+    keys = set()
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        if key.startswith("config."):
+            keys.add(key[len("config.") :])
+    return keys
 
 
 def compose_with_args(
-    overrides: Sequence[str], dump_config: bool = False
+    overrides: Sequence[str], dump_config: bool = False, check=None
 ) -> tuple[AttrDict, AttrDict]:
     """Returns `(args, config)`: the whole composed AttrDict and its `config` node.
 
-    With `dump_config`, writes `train_config.yaml` into the checkpoint folder, as
-    VISSL's launcher does (before FSDP dtypes become torch objects YAML can't hold).
+    Args:
+        check: `check(config)` run on the finished config before it is dumped (the
+            launcher's preflight: a refused run leaves no folder behind).
+        dump_config: write `train_config.yaml` into the checkpoint folder, as
+            VISSL's launcher does (before FSDP dtypes become torch objects YAML
+            can't hold).
     """
     cfg = compose_hydra(overrides)
-    args = AttrDict(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError as error:
+        translated = _translated(error, overrides, _requested_config_name(overrides))
+        raise (translated or error) from error
+    check_known_keys(container["config"], overrides)
+    args = AttrDict(container)
     check_cfg_version(args)
     config = args.config
+    follow_data_paths(config, _command_line_keys(overrides))
     run_config_checks(config)
     translate_apex_settings(config)
-    infer_and_assert_hydra_config(config)
+    with vissl_swav_inference_accepts_ours(config):
+        infer_and_assert_hydra_config(config)
     run_config_inferrers(config)
+    if check is not None:
+        check(config)
     if dump_config:
         save_attrdict_to_disk(config)
     convert_fsdp_dtypes(config)

@@ -58,7 +58,7 @@ class SeerLowShotDataset:
                 f"(config.DATA.{split}.{SPLIT_FILE_KEY}); write one with "
                 "tools/make_low_shot_split.py or use SimCLR's 1percent.txt/10percent.txt"
             )
-        self.classes, samples = self._scan(self._path)
+        self.classes, samples = scan_folder(self._path)
         if self.split_file:
             samples = _select(samples, self._path, read_split_file(self.split_file))
         self.paths = [p for p, _ in samples]
@@ -68,11 +68,6 @@ class SeerLowShotDataset:
             f"classes from {self._path}"
             + (f" (split {self.split_file})" if self.split_file else "")
         )
-
-    @staticmethod
-    def _scan(root: str):
-        classes, class_to_idx = find_classes(root)
-        return classes, make_dataset(root, class_to_idx, extensions=IMG_EXTENSIONS)
 
     def num_samples(self) -> int:
         return len(self.paths)
@@ -91,6 +86,17 @@ class SeerLowShotDataset:
         # that quietly trains on grey squares reports a wrong number.
         with Image.open(self.paths[idx]) as img:
             return img.convert("RGB"), True
+
+
+def scan_folder(root: str):
+    """`(classes, [(path, class index)])` of an ImageFolder-style tree."""
+    classes, class_to_idx = find_classes(root)
+    return classes, make_dataset(root, class_to_idx, extensions=IMG_EXTENSIONS)
+
+
+def select_split(root: str, entries: list[str]) -> list[tuple[str, int]]:
+    """The `(path, class index)` samples of `root` that a split file's entries name."""
+    return _select(scan_folder(root)[1], root, entries)
 
 
 def _select(samples, root: str, entries: list[str]):

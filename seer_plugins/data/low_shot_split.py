@@ -15,19 +15,25 @@ import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
+from tqdm import tqdm
+
+from seer_plugins.checks.errors import ConfigError, OneLineArgumentParser
+from seer_plugins.checks.errors import report as errors_report
 
 
 @dataclass(frozen=True)
 class LabelledImage:
-    """One image of a listing. `entry` is what a split file writes for it."""
+    """One image of a listing. `entry` is what a split file writes for it; `path`,
+    where the file is (not part of its identity)."""
 
     entry: str
     label: str
+    path: str = field(default="", compare=False)
 
 
 def list_image_folder(root: str | os.PathLike) -> list[LabelledImage]:
@@ -55,7 +61,7 @@ def list_image_folder(root: str | os.PathLike) -> list[LabelledImage]:
     names = [p.rsplit("/", 1)[-1] for p in rel_paths]
     entries = names if len(set(names)) == len(names) else rel_paths
     return [
-        LabelledImage(entry, rel.split("/", 1)[0])
+        LabelledImage(entry, rel.split("/", 1)[0], str(root / rel))
         for entry, rel in zip(entries, rel_paths, strict=True)
     ]
 
@@ -78,7 +84,7 @@ def read_file_list(path: str | os.PathLike) -> list[LabelledImage]:
                     "`path<TAB>label` or keep images in class-named folders"
                 )
             label = parent
-        images.append(LabelledImage(entry, label))
+        images.append(LabelledImage(entry, label, entry))
     if not images:
         raise ValueError(f"file list {path} names no images")
     return images
@@ -192,6 +198,65 @@ def split_name(fraction: float | None = None, per_class: int | None = None) -> s
     return f"{percent:g}percent"
 
 
+def decodable(images: list[LabelledImage]) -> tuple[list, list]:
+    """`(readable, unreadable)`: the images whose file PIL identifies as an image.
+
+    Only the header is read (no decode): cheap enough for ImageNet's 1.28M files,
+    and enough to drop text files, empty files and other non-images named `.jpg`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    readable, unreadable = [], []
+    quiet = len(images) < 10_000
+    for image in tqdm(images, desc="checking images", unit="img", disable=quiet):
+        try:
+            with Image.open(image.path or image.entry):
+                readable.append(image)
+        except (OSError, UnidentifiedImageError, ValueError):
+            unreadable.append(image)
+    return readable, unreadable
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """What a split file holds, and why it is not exactly what was asked."""
+
+    kept: list[LabelledImage]
+    total: int
+    classes: int
+    unreadable: list[LabelledImage]
+    notes: list[str]
+
+
+def explain_selection(
+    listing: list[LabelledImage],
+    kept: list[LabelledImage],
+    fraction: float | None,
+    per_class: int | None,
+) -> list[str]:
+    """Why `kept` differs from the request: rounding, one per class, short classes."""
+    sizes: dict[str, int] = defaultdict(int)
+    for image in listing:
+        sizes[image.label] += 1
+    notes = []
+    if fraction is not None:
+        asked = math.floor(round(fraction * len(listing), 6))
+        if len(kept) > asked:
+            notes.append(
+                f"{fraction:.2%} of {len(listing)} images is {asked}; every one of the "
+                f"{len(sizes)} classes keeps at least one image, so {len(kept)} "
+                f"({len(kept) / len(listing):.2%})"
+            )
+    if per_class is not None:
+        short = sorted(label for label, n in sizes.items() if n < per_class)
+        if short:
+            notes.append(
+                f"--per-class {per_class}: {len(short)} classes have fewer images and "
+                f"keep all of theirs (e.g. {short[:3]})"
+            )
+    return notes
+
+
 def make_low_shot_split(
     source: str | os.PathLike,
     out: str | os.PathLike,
@@ -199,21 +264,50 @@ def make_low_shot_split(
     fraction: float | None = None,
     per_class: int | None = None,
     seed: int = 0,
+    check_images: bool = True,
 ) -> list[LabelledImage]:
-    """List `source` (image folder or file list), select, write the split file `out`."""
-    kept = select_low_shot(
-        list_images(source), fraction=fraction, per_class=per_class, seed=seed
-    )
+    """List `source` (image folder or file list), select, write the split file `out`.
+
+    With `check_images`, files that are not images are left out of the listing
+    (and counted in the report :func:`make_split_report` gives).
+    """
+    return make_split_report(
+        source,
+        out,
+        fraction=fraction,
+        per_class=per_class,
+        seed=seed,
+        check_images=check_images,
+    ).kept
+
+
+def make_split_report(
+    source, out, *, fraction=None, per_class=None, seed=0, check_images=True
+) -> SplitReport:
+    """:func:`make_low_shot_split`, returning what it wrote and why."""
+    listing = list_images(source)
+    unreadable = []
+    if check_images:
+        listing, unreadable = decodable(listing)
+        if not listing:
+            raise ConfigError(
+                "source",
+                str(source),
+                f"none of its {len(unreadable)} image files can be read",
+                "check that they are images (JPEG, PNG, ...)",
+            )
+    kept = select_low_shot(listing, fraction=fraction, per_class=per_class, seed=seed)
     write_split_file(kept, out)
-    return kept
+    notes = explain_selection(listing, kept, fraction, per_class)
+    classes = len({image.label for image in listing})
+    return SplitReport(kept, len(listing), classes, unreadable, notes)
 
 
-def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
-    import argparse
-
-    parser = argparse.ArgumentParser(
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="make_low_shot_split.py",
         description="Write a class-balanced, seeded low-shot split file "
-        "(SimCLR format: one image file name per line)."
+        "(SimCLR format: one image file name per line).",
     )
     parser.add_argument(
         "source",
@@ -231,16 +325,55 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
     parser.add_argument(
         "--out", help="split file to write (default: <name>_seed<seed>.txt here)"
     )
-    args = parser.parse_args(argv)
-    name = split_name(fraction=args.fraction, per_class=args.per_class)
-    out = args.out or f"{name}_seed{args.seed}.txt"
-    kept = make_low_shot_split(
-        args.source,
-        out,
-        fraction=args.fraction,
-        per_class=args.per_class,
-        seed=args.seed,
+    return parser
+
+
+def _validated(args) -> None:
+    if args.fraction is not None and not 0 < args.fraction <= 1:
+        raise ConfigError(
+            "--fraction", args.fraction, "is not in (0, 1]", "e.g. 0.01 for SimCLR's 1%"
+        )
+    if args.per_class is not None and args.per_class < 1:
+        raise ConfigError("--per-class", args.per_class, "is not >= 1", "e.g. 13")
+    if not Path(args.source).exists():
+        raise ConfigError(
+            "source",
+            args.source,
+            "does not exist",
+            "give an image folder (one subfolder per class) or a file list",
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
+    """The tool: prints what it wrote and why; a bad argument is one `error:` line
+    and exit status 2 (SystemExit)."""
+    args = build_parser().parse_args(argv)
+    try:
+        _validated(args)
+        name = split_name(fraction=args.fraction, per_class=args.per_class)
+        out = args.out or f"{name}_seed{args.seed}.txt"
+        report = make_split_report(
+            args.source,
+            out,
+            fraction=args.fraction,
+            per_class=args.per_class,
+            seed=args.seed,
+        )
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        if not isinstance(error, ConfigError):
+            error = ConfigError("source", args.source, str(error))
+        raise SystemExit(errors_report(error)) from None
+    kept = report.kept
+    share = len(kept) / report.total
+    print(
+        f"{out}: {len(kept)} images of {report.classes} classes from {args.source} "
+        f"({share:.2%} of its {report.total} images)"
     )
-    classes = len({image.label for image in kept})
-    print(f"{out}: {len(kept)} images of {classes} classes from {args.source}")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.unreadable:
+        print(
+            f"note: {len(report.unreadable)} files named like images are not images "
+            f"and were left out (e.g. {[im.entry for im in report.unreadable[:3]]})"
+        )
     return kept

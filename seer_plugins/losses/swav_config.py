@@ -22,6 +22,7 @@ import logging
 
 import torch
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.derived import global_batch_size, num_crops, world_size
 from seer_plugins.config.head_params import head_entries
 from seer_plugins.config.inference import register_config_inferrer
@@ -29,7 +30,7 @@ from seer_plugins.losses.seer_swav_loss import LOSS_NAME
 from seer_plugins.losses.swav_criterion import check_crops_for_assign
 
 
-class InconsistentConfigError(ValueError):
+class InconsistentConfigError(ConfigError):
     """An explicit config value disagrees with the value inferred from the model."""
 
 
@@ -60,14 +61,18 @@ def _set_or_check(block, key: str, inferred, where: str) -> None:
     if inferred is None:
         if current is None:
             raise InconsistentConfigError(
-                f"config.LOSS.{LOSS_NAME}.{key} could not be inferred from {where}; "
-                "set it explicitly"
+                f"config.LOSS.{LOSS_NAME}.{key}",
+                current,
+                f"could not be inferred from {where}",
+                "set it explicitly",
             )
         return
     if current is not None and current != inferred:
         raise InconsistentConfigError(
-            f"config.LOSS.{LOSS_NAME}.{key}={current!r} disagrees with {where}, "
-            f"which gives {inferred!r}; remove the key to have it inferred"
+            f"config.LOSS.{LOSS_NAME}.{key}",
+            current,
+            f"disagrees with {where}, which gives {inferred!r}",
+            "remove the key to have it inferred",
         )
     block[key] = inferred
 
@@ -90,8 +95,10 @@ def infer_seer_swav_loss(config) -> None:
             loss.num_crops,
             key=f"config.LOSS.{LOSS_NAME}.crops_for_assign",
         )
-    except ValueError as error:
-        raise InconsistentConfigError(str(error)) from None
+    except ConfigError as error:
+        raise InconsistentConfigError(
+            error.key, error.value, error.problem, error.valid
+        ) from None
 
     processes = world_size(config)
     global_batch = global_batch_size(config)
@@ -100,9 +107,11 @@ def infer_seer_swav_loss(config) -> None:
     rounded = length - length % global_batch
     if length and not rounded:
         raise InconsistentConfigError(
-            f"config.LOSS.{LOSS_NAME}.queue.queue_length={length} is shorter than "
-            f"the global batch size {global_batch} (BATCHSIZE_PER_REPLICA x world "
-            f"size): set 0 (no queue) or a multiple of {global_batch}"
+            f"config.LOSS.{LOSS_NAME}.queue.queue_length",
+            length,
+            f"is shorter than the global batch size {global_batch} "
+            "(BATCHSIZE_PER_REPLICA x world size)",
+            f"set 0 (no queue) or a multiple of {global_batch}",
         )
     if rounded != length:
         logging.warning(
@@ -117,9 +126,10 @@ def infer_seer_swav_loss(config) -> None:
     local = rounded // processes
     if queue.get("local_queue_length") not in (None, 0, local):
         raise InconsistentConfigError(
-            f"config.LOSS.{LOSS_NAME}.queue.local_queue_length="
-            f"{queue.local_queue_length} disagrees with queue_length {rounded} / "
-            f"world size {processes} = {local}; remove the key to have it inferred"
+            f"config.LOSS.{LOSS_NAME}.queue.local_queue_length",
+            queue.local_queue_length,
+            f"disagrees with queue_length {rounded} / world size {processes} = {local}",
+            "remove the key to have it inferred",
         )
     queue.local_queue_length = local
 

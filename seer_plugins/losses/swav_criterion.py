@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.losses.sinkhorn import sinkhorn_knopp
 
 
@@ -34,11 +35,11 @@ def check_crops_for_assign(
         ValueError naming `key` (the config key at compose time).
     """
     if num_crops < 2:
-        raise ValueError(f"num_crops={num_crops}: SwAV needs at least 2 crops")
+        raise ConfigError("num_crops", num_crops, "SwAV needs at least 2 crops")
     crops = list(crops_for_assign)
     if not crops or not all(0 <= c < num_crops for c in crops):
-        raise ValueError(
-            f"{key}={crops} must be non-empty crop indices in [0, {num_crops})"
+        raise ConfigError(
+            key, crops, "must be non-empty crop indices", f"in [0, {num_crops})"
         )
 
 

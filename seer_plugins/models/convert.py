@@ -16,6 +16,11 @@ flat state dict. Key mapping, `k` the stage (1..4), `i` the block (0-based in VI
     ....f.se.excitation.2.X               ....se.fc2.X
     ....f.c.weight / f.final_bn.X         ....conv3.conv.weight / conv3.bn.X
 
+torchvision's `regnet_y_*` (read only, converted to VISSL's names): `stem.0`/`stem.1`
+-> `conv1.stem.0`/`conv1.stem.1`, `trunk_output.block{k}.block{k}-{i}.` ->
+`res{k+1}.block{k}-{i}.` with `proj.0`/`proj.1` -> `proj`/`bn`, `f.se.fc1`/`fc2` ->
+`f.se.excitation.0`/`2`, `f.c.0`/`f.c.1` -> `f.c`/`f.final_bn` (`f.a`, `f.b` alike).
+
 Tensors are carried over unchanged (same shapes, no transposition), so a timm
 `RegNet(RegNetCfg(w0=..., wa=..., wm=..., group_size=..., depth=..., se_ratio=0.25),
 num_classes=0)` with the same parameters computes the same features. Keys outside
@@ -46,6 +51,19 @@ _BLOCK_KEYS = (
     ("f.final_bn.", "conv3.bn."),
 )
 _STEM_KEYS = (("conv1.stem.0.", "stem.conv."), ("conv1.stem.1.", "stem.bn."))
+# (VISSL block-relative prefix, torchvision block-relative prefix); the rest is equal.
+_TORCHVISION_BLOCK_KEYS = (
+    ("proj.", "proj.0."),
+    ("bn.", "proj.1."),
+    ("f.se.excitation.0.", "f.se.fc1."),
+    ("f.se.excitation.2.", "f.se.fc2."),
+    ("f.c.", "f.c.0."),
+    ("f.final_bn.", "f.c.1."),
+    ("f.a.", "f.a."),
+    ("f.b.", "f.b."),
+)
+_TORCHVISION_STEM_KEYS = (("conv1.stem.0.", "stem.0."), ("conv1.stem.1.", "stem.1."))
+_TORCHVISION_BLOCK = re.compile(r"^trunk_output\.block(\d+)\.block(\d+)-(\d+)\.(.+)$")
 _VISSL_BLOCK = re.compile(r"^res(\d+)\.block(\d+)-(\d+)\.(.+)$")
 _TIMM_BLOCK = re.compile(r"^s(\d+)\.b(\d+)\.(.+)$")
 
@@ -98,6 +116,20 @@ def timm_key_to_vissl(key: str) -> str:
     raise ConversionError(f"no VISSL name for timm RegNet key {key!r}")
 
 
+def torchvision_key_to_vissl(key: str) -> str:
+    """`trunk_output.block1.block1-0.proj.0.weight` -> `_feature_blocks.res2.block1-0.proj.weight`."""
+    mapped = _swap_prefix(key, _TORCHVISION_STEM_KEYS, forward=False)
+    if mapped is not None:
+        return VISSL_PREFIX + mapped
+    match = _TORCHVISION_BLOCK.match(key)
+    if match:
+        stage, stage_again, block, inner = match.groups()
+        mapped = _swap_prefix(inner, _TORCHVISION_BLOCK_KEYS, forward=False)
+        if mapped is not None and stage == stage_again:
+            return f"{VISSL_PREFIX}res{int(stage) + 1}.block{stage}-{block}.{mapped}"
+    raise ConversionError(f"no VISSL name for torchvision RegNet key {key!r}")
+
+
 def vissl_trunk_to_timm(trunk: Mapping[str, torch.Tensor]) -> dict:
     return {vissl_key_to_timm(k): v for k, v in trunk.items()}
 
@@ -115,20 +147,31 @@ def vissl_checkpoint(trunk: Mapping[str, torch.Tensor], heads=None) -> dict:
     }
 
 
-def detect_format(checkpoint: Mapping) -> str:
-    """'vissl' (a VISSL checkpoint or bare trunk state dict) or 'timm'."""
+def guess_format(checkpoint: Mapping) -> str | None:
+    """'vissl', 'timm', 'torchvision' (RegNet layouts this module reads) or None."""
     if "classy_state_dict" in checkpoint:
         return "vissl"
-    keys = list(_unwrap(checkpoint))
+    keys = [k for k in _unwrap(checkpoint) if isinstance(k, str)]
     if any(k.startswith((VISSL_PREFIX, "trunk." + VISSL_PREFIX)) for k in keys):
         return "vissl"
     if "stem.conv.weight" in keys:
         return "timm"
-    raise ConversionError(
-        "not a RegNet checkpoint this tool knows: expected VISSL's "
-        "classy_state_dict / `_feature_blocks.*` keys, or timm's `stem.conv.weight`, "
-        f"`s1.b1.*`; first keys: {keys[:5]}"
-    )
+    if "stem.0.weight" in keys and any(k.startswith("trunk_output.") for k in keys):
+        return "torchvision"
+    return None
+
+
+def detect_format(checkpoint: Mapping) -> str:
+    """'vissl' (a VISSL checkpoint or bare trunk state dict), 'timm' or 'torchvision'."""
+    found = guess_format(checkpoint)
+    if found is None:
+        keys = list(_unwrap(checkpoint))
+        raise ConversionError(
+            "not a RegNet checkpoint this tool knows: expected VISSL's "
+            "classy_state_dict / `_feature_blocks.*` keys, timm's `stem.conv.weight`, "
+            f"`s1.b1.*` or torchvision's `trunk_output.*`; first keys: {keys[:5]}"
+        )
+    return found
 
 
 def _unwrap(checkpoint: Mapping) -> Mapping:
@@ -164,8 +207,9 @@ def convert(checkpoint: Mapping, to: str) -> dict:
     """Convert a loaded checkpoint to `to` ('vissl' or 'timm'); returns what to save.
 
     vissl -> timm: the trunk as a flat timm state dict (heads are dropped).
-    timm -> vissl: a VISSL checkpoint with that trunk and no heads (timm's
-    classifier `head.*` is dropped). Same-format requests only re-wrap the trunk.
+    timm / torchvision -> vissl: a VISSL checkpoint with that trunk and no heads
+    (their ImageNet classifiers are dropped). Same-format requests only re-wrap the
+    trunk.
     """
     if to not in ("vissl", "timm"):
         raise ConversionError(f"--to {to!r} is unknown; valid: vissl, timm")
@@ -173,13 +217,20 @@ def convert(checkpoint: Mapping, to: str) -> dict:
     if source == "vissl":
         trunk = vissl_trunk_state_dict(checkpoint)
     else:
+        # timm's `head.*` and torchvision's `fc.*` are ImageNet classifiers.
+        classifier, to_vissl = {
+            "timm": ("head.", timm_key_to_vissl),
+            "torchvision": ("fc.", torchvision_key_to_vissl),
+        }[source]
         state_dict = _unwrap(checkpoint)
-        dropped = [k for k in state_dict if k.startswith("head.")]
+        dropped = [k for k in state_dict if k.startswith(classifier)]
         if dropped:
             logging.info("convert: classifier keys not converted: %s", dropped)
-        trunk = timm_to_vissl_trunk(
-            {k: v for k, v in state_dict.items() if not k.startswith("head.")}
-        )
+        trunk = {
+            to_vissl(k): v
+            for k, v in state_dict.items()
+            if not k.startswith(classifier)
+        }
     return vissl_checkpoint(trunk) if to == "vissl" else vissl_trunk_to_timm(trunk)
 
 

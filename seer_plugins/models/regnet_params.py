@@ -16,9 +16,11 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from seer_plugins.checks.errors import ConfigError
+
 QUANT = 8
 NUM_STAGES = 4
-CONFIG_KEY = "MODEL.TRUNK.SEER_REGNET"
+CONFIG_KEY = "config.MODEL.TRUNK.SEER_REGNET"
 ARCH_KEYS = (
     "depth",
     "w_0",
@@ -131,19 +133,27 @@ def validate(params: RegNetParams, key: str = CONFIG_KEY) -> list[StageSpec]:
     }
     for name, value in positive.items():
         if not value > 0:
-            raise ValueError(f"{key}.{name}={value!r} is invalid: expected a value > 0")
+            raise ConfigError(
+                f"{key}.{name}", value, "is invalid", "expected a value > 0"
+            )
     if params.w_0 % QUANT:
-        raise ValueError(
-            f"{key}.w_0={params.w_0!r} is invalid: expected a multiple of {QUANT} "
-            f"(e.g. {max(QUANT, _quantize(params.w_0, QUANT))})"
+        raise ConfigError(
+            f"{key}.w_0",
+            params.w_0,
+            "is invalid",
+            f"expected a multiple of {QUANT} "
+            f"(e.g. {max(QUANT, _quantize(params.w_0, QUANT))})",
         )
     if params.w_a < 0:
-        raise ValueError(f"{key}.w_a={params.w_a!r} is invalid: expected w_a >= 0")
+        raise ConfigError(f"{key}.w_a", params.w_a, "is invalid", "expected w_a >= 0")
     if not params.w_m > 1:
-        raise ValueError(f"{key}.w_m={params.w_m!r} is invalid: expected w_m > 1")
+        raise ConfigError(f"{key}.w_m", params.w_m, "is invalid", "expected w_m > 1")
     if not 0 <= params.se_ratio < 1:
-        raise ValueError(
-            f"{key}.se_ratio={params.se_ratio!r} is invalid: expected 0 <= se_ratio < 1"
+        raise ConfigError(
+            f"{key}.se_ratio",
+            params.se_ratio,
+            "is invalid",
+            "expected 0 <= se_ratio < 1",
         )
     stages = stage_specs(params)
     if len(stages) != NUM_STAGES:
@@ -154,11 +164,12 @@ def validate(params: RegNetParams, key: str = CONFIG_KEY) -> list[StageSpec]:
             if len(stages) < NUM_STAGES
             else f"{len(stages)} stages, more than {names}"
         )
-        raise ValueError(
-            f"{key} ({_describe(params)}) gives block widths {widths}: "
-            f"{len(stages)} stage(s), so {problem}. Expected exactly {NUM_STAGES} "
-            f"stages ({', '.join(names)}): change depth, w_a or w_m, or use a preset "
-            f"({', '.join(PRESETS)})"
+        raise ConfigError(
+            key,
+            f"({_describe(params)})",
+            f"gives block widths {widths}: {len(stages)} stage(s), so {problem}",
+            f"expected exactly {NUM_STAGES} stages ({', '.join(names)}): change "
+            f"depth, w_a or w_m, or use a preset ({', '.join(PRESETS)})",
         )
     return stages
 
@@ -177,22 +188,29 @@ def resolve_params(trunk_config, key: str = CONFIG_KEY) -> RegNetParams:
     }
     if preset:
         if preset not in PRESETS:
-            raise ValueError(
-                f"{key}.preset={preset!r} is unknown; valid presets: "
-                f"{', '.join(PRESETS)}"
+            raise ConfigError(
+                f"{key}.preset",
+                preset,
+                "is unknown",
+                f"valid presets: {', '.join(PRESETS)}",
             )
         if explicit:
-            raise ValueError(
-                f"{key}.preset={preset!r} and explicit {sorted(explicit)} are both "
-                f"set: set either the preset or the explicit parameters (null them)"
+            raise ConfigError(
+                f"{key}.preset",
+                preset,
+                f"and explicit {sorted(explicit)} are both set",
+                "set either the preset or the explicit parameters (null them)",
             )
         params = PRESETS[preset]
     else:
         missing = [k for k in REQUIRED_KEYS if k not in explicit]
         if missing:
-            raise ValueError(
-                f"{key} needs either `preset` (one of {', '.join(PRESETS)}) or the "
-                f"explicit parameters {list(REQUIRED_KEYS)}; missing: {missing}"
+            raise ConfigError(
+                key,
+                dict(trunk_config),
+                f"needs either `preset` (one of {', '.join(PRESETS)}) or the explicit "
+                f"parameters {list(REQUIRED_KEYS)}",
+                f"missing: {missing}",
             )
         types = {f.name: f.type for f in dataclasses.fields(RegNetParams)}
         params = RegNetParams(**{k: types[k](v) for k, v in explicit.items()})

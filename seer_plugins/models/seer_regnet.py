@@ -28,6 +28,7 @@ from vissl.models.model_helpers import (
 )
 from vissl.models.trunks import register_model_trunk
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.checks.head_widths import check_head_input_width
 from seer_plugins.models.activation_checkpointing import checkpointed_forward
 from seer_plugins.models.group_padding import pad_groups
@@ -59,22 +60,28 @@ class TrunkOptions:
     def __post_init__(self):
         unknown = [s for s in self.checkpoint_stages if s not in STAGE_NAMES]
         if unknown:
-            raise ValueError(
-                f"{CONFIG_KEY}.activation_checkpointing.stages="
-                f"{list(self.checkpoint_stages)!r} names unknown stages {unknown}; "
-                f"valid: {list(STAGE_NAMES)}"
+            raise ConfigError(
+                f"{CONFIG_KEY}.activation_checkpointing.stages",
+                list(self.checkpoint_stages),
+                f"names unknown stages {unknown}",
+                f"valid: {list(STAGE_NAMES)}",
             )
         segments = self.checkpoint_segments
         if not isinstance(segments, int) or segments < 1:
-            raise ValueError(
-                f"{CONFIG_KEY}.activation_checkpointing.segments={segments!r} is "
-                f"invalid: expected an integer >= 1 (checkpointed chunks per stage)"
+            raise ConfigError(
+                f"{CONFIG_KEY}.activation_checkpointing.segments",
+                segments,
+                "is invalid",
+                "expected an integer >= 1 (checkpointed chunks per stage)",
             )
         pad = self.pad_group_width_to
         if not isinstance(pad, int) or pad < 1:
-            raise ValueError(
-                f"{CONFIG_KEY}.pad_group_width_to={pad!r} is invalid: expected an "
-                f"integer >= 1 (1: no padding; 8: pad each group to a multiple of 8)"
+            raise ConfigError(
+                f"{CONFIG_KEY}.pad_group_width_to",
+                pad,
+                "is invalid",
+                "expected an integer >= 1 (1: no padding; 8: pad each group to a "
+                "multiple of 8)",
             )
 
 

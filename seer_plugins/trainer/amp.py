@@ -4,6 +4,8 @@ task's fp16 gradient scaler (made by the train step, saved and restored by the t
 
 import torch
 
+from seer_plugins.checks.errors import ConfigError
+
 AMP_KEY = "SEER_AMP_DTYPE"
 AMP_DTYPES = {
     "": None,
@@ -19,7 +21,7 @@ def parse_amp_dtype(name: str, key: str = f"config.MODEL.AMP_PARAMS.{AMP_KEY}"):
     """`float16`/`fp16`, `bfloat16`/`bf16` -> the torch dtype; `""` -> None."""
     name = name or ""
     if name not in AMP_DTYPES:
-        raise ValueError(f"{key}={name!r} is unknown; valid: {sorted(AMP_DTYPES)}")
+        raise ConfigError(key, name, "is unknown", f"valid: {sorted(AMP_DTYPES)}")
     return AMP_DTYPES[name]
 
 

@@ -35,6 +35,7 @@ from vissl.utils.activation_checkpointing import (
 )
 from vissl.utils.perf_stats import PerfTimer
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.inference import register_config_inferrer
 from seer_plugins.trainer.amp import AMP_KEY, amp_dtype, ensure_grad_scaler
 
@@ -47,18 +48,21 @@ def infer_seer_amp(config) -> None:
         return
     amp = config.MODEL.AMP_PARAMS
     if amp.USE_AMP:
-        raise ValueError(
-            f"config.MODEL.AMP_PARAMS.{AMP_KEY}={amp[AMP_KEY]!r} and "
-            "MODEL.AMP_PARAMS.USE_AMP=True both ask for mixed precision; set "
-            "USE_AMP=False (VISSL's CUDA-only fp16 AMP) to use ours"
+        raise ConfigError(
+            f"config.MODEL.AMP_PARAMS.{AMP_KEY}",
+            amp[AMP_KEY],
+            "and MODEL.AMP_PARAMS.USE_AMP=True both ask for mixed precision",
+            "set USE_AMP=False (VISSL's CUDA-only fp16 AMP) to use ours",
         )
     step = config.TRAINER.TRAIN_STEP_NAME
     if step == "standard_train_step":
         config.TRAINER.TRAIN_STEP_NAME = STEP_NAME
     elif step != STEP_NAME:
-        raise ValueError(
-            f"config.MODEL.AMP_PARAMS.{AMP_KEY} needs TRAINER.TRAIN_STEP_NAME="
-            f"{STEP_NAME!r}, got {step!r}"
+        raise ConfigError(
+            "config.TRAINER.TRAIN_STEP_NAME",
+            step,
+            f"cannot run MODEL.AMP_PARAMS.{AMP_KEY}={amp[AMP_KEY]!r}",
+            f"set it to {STEP_NAME!r} (or standard_train_step, which is switched)",
         )
 
 

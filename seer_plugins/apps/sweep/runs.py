@@ -12,19 +12,31 @@ there:
 - `partial`: checkpoints but no final one; rerunning resumes (AUTO_RESUME);
 - `submitted`: handed to SLURM by an earlier sweep and not finished yet;
 - `new`: nothing there yet.
+
+A run's identity is its overrides resolved to `{key: value}` (recorded in
+`sweep_run.json`); a sweep refuses to skip or resume a run whose identity changed
+(see :mod:`seer_plugins.apps.sweep.sweep`).
 """
 
 import json
 import os
 import re
+import shutil
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
 from seer_plugins.apps.sweep.results import final_test_accuracy
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.data.low_shot_split import split_name
 
 FINAL_CHECKPOINT = re.compile(r"model_final_checkpoint_phase(\d+)(_shard\d+)?\.torch$")
 RUN_FILE = "sweep_run.json"
+# Runs replaced by a rerun with other overrides are kept here, out of the tables.
+SUPERSEDED = "superseded"
 SLURM_FILE = "slurm_job.json"
 ALL_LABELS = "all"
 
@@ -60,13 +72,15 @@ def parse_labels(spec: str) -> Labels:
     try:
         fraction = float(spec[:-1]) / 100 if spec.endswith("%") else float(spec)
     except ValueError:
-        raise ValueError(
-            f"label subset {spec!r} not understood: use NAME=PATH (a split file, "
-            "e.g. 1pct=/splits/1percent.txt), a fraction (1%, 0.1), "
-            "Nperclass (13perclass) or all"
+        raise ConfigError(
+            "--labels",
+            spec,
+            "is not a label subset",
+            "use NAME=PATH (a split file, e.g. 1pct=/splits/1percent.txt), a "
+            "fraction (1%, 0.1), Nperclass (13perclass) or all",
         ) from None
     if not 0 < fraction <= 1:
-        raise ValueError(f"label fraction {spec!r} must be in (0, 100%]")
+        raise ConfigError("--labels", spec, "is not a fraction", "in (0, 100%]")
     return Labels(name=split_name(fraction=fraction), fraction=fraction)
 
 
@@ -104,9 +118,11 @@ def plan_runs(
     ):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ValueError(
-                f"{kind} names must be unique (they name run folders): {duplicated}; "
-                "name them explicitly with NAME=PATH"
+            raise ConfigError(
+                "--checkpoint" if kind == "checkpoint" else "--labels",
+                duplicated,
+                f"{kind} names must be unique (they name run folders)",
+                "name them explicitly with NAME=PATH",
             )
     out_dir = Path(out_dir)
     return [
@@ -152,12 +168,73 @@ def run_status(run_dir: str | os.PathLike) -> str:
     return "new"
 
 
+def run_identity(overrides: Sequence[str]) -> dict[str, str]:
+    """What a run is: its overrides resolved to `{key: value}` (Hydra's parse, so
+    `++` / `+`, spacing and order do not matter, and a later override wins)."""
+    parser = OverridesParser.create()
+    identity = {}
+    for override in parser.parse_overrides(list(overrides)):
+        identity[override.key_or_group] = override.get_value_element_as_str()
+    return dict(sorted(identity.items()))
+
+
 def record_run(spec: RunSpec, overrides: list[str]) -> None:
-    """Write what a run is (spec + overrides) into its folder, for later tables."""
+    """Write what a run is (spec, overrides, identity) into its folder."""
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    content = {"spec": asdict(spec), "overrides": overrides}
+    content = {
+        "spec": asdict(spec),
+        "overrides": overrides,
+        "identity": run_identity(overrides),
+    }
     (run_dir / RUN_FILE).write_text(json.dumps(content, indent=2) + "\n")
+
+
+def read_record(run_dir: str | os.PathLike) -> dict | None:
+    """A run folder's record ({spec, overrides, identity}), or None."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    record.setdefault("identity", run_identity(record.get("overrides", [])))
+    return record
+
+
+def changed_identity(spec: RunSpec, overrides: list[str]) -> dict | None:
+    """`{key: (recorded, now)}` where a recorded run differs from `overrides`."""
+    record = read_record(spec.run_dir)
+    if record is None:
+        return None
+    before, now = record["identity"], run_identity(overrides)
+    changed = {
+        key: (before.get(key), now.get(key))
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    }
+    return changed or None
+
+
+def recorded_runs(out_dir: str | os.PathLike) -> list[RunSpec]:
+    """Every run recorded under a sweep folder (replaced runs excluded)."""
+    out_dir = Path(out_dir)
+    specs = []
+    for path in sorted(out_dir.rglob(RUN_FILE)):
+        if SUPERSEDED in path.relative_to(out_dir).parts:
+            continue
+        spec = json.loads(path.read_text())["spec"]
+        spec["labels"] = Labels(**spec["labels"])
+        specs.append(RunSpec(**spec))
+    return specs
+
+
+def supersede(spec: RunSpec, out_dir: str | os.PathLike) -> Path:
+    """Move a run's folder aside (`<out>/superseded/<time>/...`); returns where."""
+    run_dir, out_dir = Path(spec.run_dir), Path(out_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = out_dir / SUPERSEDED / stamp / run_dir.relative_to(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(run_dir), target)
+    return target
 
 
 def record_slurm_job(spec: RunSpec, job_id: str) -> None:

@@ -11,15 +11,16 @@ Locally, runs go one after another, each in its own process
 (`tools/run_distributed_engines.py`), so one run's crash or global state cannot
 leak into the next; with `--slurm` each run is submitted as its own job. Finished
 runs are skipped (see :mod:`seer_plugins.apps.sweep.runs`), so rerunning the same
-command resumes a sweep; `--collect` only rewrites the tables.
+command resumes a sweep; a recorded run whose overrides changed is refused, or rerun
+with `--rerun-changed`. The tables list every run recorded in the sweep folder;
+`--collect --out DIR` rebuilds them from disk alone.
 """
 
-import argparse
 import subprocess
 import sys
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -31,6 +32,7 @@ from seer_plugins.apps.sweep.results import (
     write_results,
 )
 from seer_plugins.apps.sweep.runs import Labels, RunSpec
+from seer_plugins.checks.errors import ConfigError, OneLineArgumentParser, report
 from seer_plugins.config.paths import repo_tool
 from seer_plugins.data.low_shot_split import make_low_shot_split
 
@@ -56,10 +58,12 @@ def _train_folder(config) -> str:
 
     name = train.DATASET_NAMES[0]
     if not VisslDatasetCatalog.has_data(name):
-        raise FileNotFoundError(
-            f"generating a label split needs the training image folder: set "
-            f"config.DATA.TRAIN.DATA_PATHS=[...] (dataset {name!r} is not in "
-            "VISSL's dataset catalog)"
+        raise ConfigError(
+            "config.DATA.TRAIN.DATA_PATHS",
+            [],
+            f"is empty and dataset {name!r} is not in VISSL's dataset catalog; "
+            "generating a label split needs the training image folder",
+            "set config.DATA.TRAIN.DATA_PATHS=[/path/to/train]",
         )
     return VisslDatasetCatalog.get(name)["train"][0]
 
@@ -74,6 +78,8 @@ class Sweep:
     slurm: submit each pending run as a SLURM job instead of running it here.
     slurm_cluster: submitit cluster (None: SLURM; "debug"/"local" in tests).
     resubmit: submit runs an earlier sweep submitted that have not finished.
+    rerun_changed: rerun recorded runs whose overrides changed (their folders move
+        to `<out>/superseded/`) instead of refusing.
     """
 
     config: str
@@ -83,6 +89,8 @@ class Sweep:
     slurm: bool = False
     slurm_cluster: str | None = None
     resubmit: bool = False
+    rerun_changed: bool = False
+    _changed: list[RunSpec] = field(default_factory=list)
 
     def _base_overrides(self) -> list[str]:
         return [f"config={self.config}", *self.overrides]
@@ -109,28 +117,66 @@ class Sweep:
         return overrides
 
     def check_inputs(self) -> None:
-        """Fail before the first run on a path that cannot work."""
-        from seer_plugins.config.compose import compose
+        """Fail before the first run on an input that cannot work (one line each)."""
+        from seer_plugins.checks.preflight import preflight
+        from seer_plugins.config.compose import compose, compose_with_args
 
         for spec in self.runs:
             if spec.checkpoint_path and not Path(spec.checkpoint_path).is_file():
-                raise FileNotFoundError(
-                    f"checkpoint {spec.checkpoint!r}: {spec.checkpoint_path} does not exist"
+                raise ConfigError(
+                    "--checkpoint",
+                    f"{spec.checkpoint}={spec.checkpoint_path}",
+                    "is not a file",
+                    "give NAME=PATH of a pretraining checkpoint",
                 )
             if spec.labels.split_file and not Path(spec.labels.split_file).is_file():
-                raise FileNotFoundError(
-                    f"label subset {spec.labels.name!r}: split file "
-                    f"{spec.labels.split_file} does not exist"
+                raise ConfigError(
+                    "--labels",
+                    f"{spec.labels.name}={spec.labels.split_file}",
+                    "is not a split file",
+                    "write one with tools/make_low_shot_split.py",
                 )
         config = compose(self._base_overrides())
         for split in ("TRAIN", "TEST"):
-            for path in config.DATA[split].DATA_PATHS:
+            for i, path in enumerate(config.DATA[split].DATA_PATHS):
                 if not Path(path).exists():
-                    raise FileNotFoundError(
-                        f"config.DATA.{split}.DATA_PATHS: {path} does not exist"
+                    raise ConfigError(
+                        f"config.DATA.{split}.DATA_PATHS[{i}]", path, "does not exist"
                     )
         if any(spec.labels.generated for spec in self.runs):
             self._make_splits(_train_folder(config))
+        self.check_identities()
+        if not self.slurm:
+            # Each checkpoint once, with its first run's config: the launcher's
+            # preflight (data, weights) before hours of runs, not at run N.
+            first = {spec.checkpoint: spec for spec in reversed(self.runs)}
+            for spec in first.values():
+                compose_with_args(self.run_overrides(spec), check=preflight)
+
+    def check_identities(self) -> None:
+        """Refuse to skip or resume runs recorded with other overrides."""
+        changed = []
+        for spec in self.runs:
+            if runs_lib.run_status(spec.run_dir) == "new":
+                continue
+            difference = runs_lib.changed_identity(spec, self.run_overrides(spec))
+            if difference:
+                changed.append((spec, difference))
+        if not changed or self.rerun_changed:
+            self._changed = [spec for spec, _ in changed]
+            return
+        spec, difference = changed[0]
+        shown = ", ".join(
+            f"{key}: {before} -> {now}" for key, (before, now) in difference.items()
+        )
+        raise ConfigError(
+            "--out",
+            str(self.out_dir),
+            f"{len(changed)} recorded run(s) were made with other overrides (e.g. "
+            f"{spec.describe()}: {shown})",
+            "add --rerun-changed to rerun them (their folders move to "
+            f"{runs_lib.SUPERSEDED}/), or use another --out",
+        )
 
     def _make_splits(self, train_folder: str) -> None:
         for spec in self.runs:
@@ -146,8 +192,15 @@ class Sweep:
                 tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
 
     def rows(self, failed: Collection[str] = ()) -> list[ResultRow]:
+        """This sweep's runs, then every other run recorded in the sweep folder."""
+        planned = {spec.run_dir for spec in self.runs}
+        others = [
+            spec
+            for spec in runs_lib.recorded_runs(self.out_dir)
+            if spec.run_dir not in planned
+        ]
         rows = []
-        for spec in self.runs:
+        for spec in [*self.runs, *others]:
             status = runs_lib.run_status(spec.run_dir)
             if spec.run_dir in failed and status != "finished":
                 status = "failed"
@@ -204,10 +257,16 @@ class Sweep:
             for index, spec in enumerate(self.runs, start=1):
                 prefix = f"[{index}/{total}] {spec.describe()}:"
                 status = runs_lib.run_status(spec.run_dir)
-                if status not in pending:
+                if status not in pending and spec not in self._changed:
                     tqdm.write(f"{prefix} skipped ({_status_text(spec, status)})")
                     bar.update()
                     continue
+                if spec in self._changed:
+                    moved = runs_lib.supersede(spec, self.out_dir)
+                    tqdm.write(
+                        f"{prefix} overrides changed: earlier run moved to {moved}"
+                    )
+                    status = runs_lib.run_status(spec.run_dir)
                 runs_lib.record_run(spec, self.run_overrides(spec))
                 if self.slurm:
                     tqdm.write(f"{prefix} submitted as job {self.submit(spec)}")
@@ -242,21 +301,22 @@ def _status_text(spec: RunSpec, status: str) -> str:
     return f"finished: top-1 {acc.top1:.2f}, top-5 {acc.top5:.2f} ({acc.head})"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="sweep_benchmarks.py",
         description=__doc__.split("\n\n")[0],
         epilog="Overrides for every run go last, after `--`.",
     )
     parser.add_argument(
-        "--config", required=True, help="benchmark config, e.g. benchmark/linear/in1k"
+        "--config", help="benchmark config, e.g. benchmark/linear/in1k (required)"
     )
     parser.add_argument(
         "--checkpoint",
         "-c",
         action="append",
-        required=True,
         metavar="[NAME=]PATH",
-        help="pretraining checkpoint (repeat); NAME defaults to its folder's name",
+        help="pretraining checkpoint (repeat; required); NAME defaults to its "
+        "folder's name",
     )
     parser.add_argument(
         "--labels",
@@ -273,17 +333,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--resubmit", action="store_true", help="resubmit unfinished SLURM runs"
     )
     parser.add_argument(
-        "--collect", action="store_true", help="run nothing, rewrite the tables"
+        "--rerun-changed",
+        action="store_true",
+        help="rerun recorded runs whose overrides changed (the earlier run folder "
+        "moves to OUT/superseded/); without it such a sweep is refused",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: rebuild the tables from every run recorded in --out",
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
     return parser
 
 
-def main(argv: Sequence[str] | None = None, slurm_cluster: str | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def collect(out_dir: Path) -> tuple[Path, Path]:
+    """The tables of every run recorded in `out_dir`, from disk alone."""
+    specs = runs_lib.recorded_runs(out_dir)
+    if not specs:
+        raise ConfigError(
+            "--out", str(out_dir), "holds no recorded runs", "is it a sweep folder?"
+        )
+    configs = sorted(
+        {
+            runs_lib.read_record(spec.run_dir)["identity"].get("config", "?")
+            for spec in specs
+        }
+    )
+    sweep = Sweep(config=", ".join(configs), runs=[], out_dir=out_dir, overrides=[])
+    return sweep.write_tables()
+
+
+def _sweep(args, slurm_cluster) -> int:
+    out_dir = Path(args.out).resolve()
+    if args.collect and not args.config and not args.checkpoint:
+        md, csv_path = collect(out_dir)
+        print(f"results: {md} and {csv_path}")
+        return 0
+    for name, value in (("--config", args.config), ("--checkpoint", args.checkpoint)):
+        if not value:
+            raise ConfigError(
+                name,
+                value,
+                "is required to run a sweep",
+                "(--collect --out alone rebuilds the tables)",
+            )
     labels = [runs_lib.parse_labels(s) for s in args.labels or [runs_lib.ALL_LABELS]]
     checkpoints = [runs_lib.parse_checkpoint(s) for s in args.checkpoint]
-    out_dir = Path(args.out).resolve()
     sweep = Sweep(
         config=args.config,
         runs=runs_lib.plan_runs(out_dir, checkpoints, labels, args.seeds),
@@ -292,12 +388,22 @@ def main(argv: Sequence[str] | None = None, slurm_cluster: str | None = None) ->
         slurm=args.slurm,
         slurm_cluster=slurm_cluster,
         resubmit=args.resubmit,
+        rerun_changed=args.rerun_changed,
     )
     if args.collect:
         md, csv_path = sweep.write_tables()
         print(f"results: {md} and {csv_path}")
         return 0
     return sweep.execute()
+
+
+def main(argv: Sequence[str] | None = None, slurm_cluster: str | None = None) -> int:
+    """The sweep from the command line: a refused input is one `error:` line, exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _sweep(args, slurm_cluster)
+    except ConfigError as error:
+        return report(error)
 
 
 __all__ = ["Labels", "RunSpec", "Sweep", "main"]

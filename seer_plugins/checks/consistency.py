@@ -1,0 +1,48 @@
+"""Keys that must agree with each other, checked when a config is composed.
+
+- `OPTIMIZER.num_epochs` and a per-epoch multistep LR schedule's milestones: a
+  milestone at or after the last epoch failed in ClassyVision only once training was
+  built ("Milestone must be smaller than total number of updates");
+- the accuracy meter's top-k and `DATA.NUM_CLASSES`: top-5 of 3 classes failed at
+  the first meter update ("selected index k out of range").
+"""
+
+from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.inference import register_config_inferrer
+
+ACCURACY_METER = "accuracy_list_meter"
+
+
+@register_config_inferrer
+def check_lr_milestones(config) -> None:
+    lr = config.OPTIMIZER.get("param_schedulers", {}).get("lr", {}) or {}
+    if lr.get("name") != "multistep" or lr.get("update_interval") != "epoch":
+        return
+    milestones = list(lr.get("milestones", None) or [])
+    epochs = config.OPTIMIZER.num_epochs
+    late = [m for m in milestones if m >= epochs]
+    if late:
+        raise ConfigError(
+            "config.OPTIMIZER.num_epochs",
+            epochs,
+            f"is not above the LR milestones {milestones} "
+            "(OPTIMIZER.param_schedulers.lr.milestones, in epochs)",
+            f"train more than {max(milestones)} epochs, or move the milestones below "
+            f"{epochs} (and drop their values)",
+        )
+
+
+@register_config_inferrer
+def check_topk_classes(config) -> None:
+    if config.METERS.get("name", "") != ACCURACY_METER:
+        return
+    topk = list(config.METERS.get(ACCURACY_METER, {}).get("topk_values", []) or [])
+    classes = config.DATA.get("NUM_CLASSES", None)
+    if topk and isinstance(classes, int) and max(topk) > classes:
+        raise ConfigError(
+            f"config.METERS.{ACCURACY_METER}.topk_values",
+            topk,
+            f"top-{max(topk)} needs at least {max(topk)} classes; "
+            f"DATA.NUM_CLASSES={classes}",
+            f"use values up to {classes}, e.g. [1]",
+        )

@@ -1,0 +1,281 @@
+"""The files a config trains on, checked before any process starts.
+
+Each check stands for a failure seen late (after the processes started and built the
+model) or not at all: a missing or empty path; a folder without class subfolders or
+with an empty one (torchvision's "Found no valid file", no path given); a dataset
+name with neither a path nor a catalog entry (found only after building the model);
+`DATA_LIMIT` above the data ("Cannot take a larger sample than population"); a
+folder of files none of which decode (trained to the end on grey replacements);
+a low-shot split file that is missing, names other images, or leaves classes out;
+more classes than the classifier or fewer than the top-k meter needs ("selected
+index k out of range").
+
+Work is bounded: folders are listed class by class up to what a check needs, and
+only a few images are decoded.
+"""
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from seer_plugins.checks.errors import ConfigError
+from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
+from seer_plugins.data.low_shot_dataset import select_split
+from seer_plugins.data.low_shot_split import read_split_file
+from seer_plugins.data.robust_images import load_rgb
+
+FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
+LIST_SOURCES = {"disk_filelist"}
+DECODE_SAMPLE = 16
+ACCURACY_METER = "accuracy_list_meter"
+
+
+def _used_splits(config):
+    yield "TRAIN"
+    if config.get("TEST_MODEL", False):
+        yield "TEST"
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMG_EXTENSIONS)
+
+
+def class_folders(root: str) -> list[str]:
+    """Sorted class folder names, as torchvision's ImageFolder finds them."""
+    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+
+
+def images_in(folder: str):
+    """Image paths under `folder`, lazily, in a stable order."""
+    for dirpath, dirnames, files in os.walk(folder, followlinks=True):
+        dirnames.sort()
+        for name in sorted(files):
+            if _is_image(name):
+                yield os.path.join(dirpath, name)
+
+
+def _list_entries(path: str) -> list[str]:
+    if path.endswith(".npy"):
+        try:  # string arrays memory-map; object arrays must be loaded
+            entries = np.load(path, mmap_mode="r")
+        except ValueError:
+            entries = np.load(path, allow_pickle=True)
+        return [str(entry) for entry in entries]
+    lines = Path(path).read_text(errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _check_folder(key: str, path: str, source: str) -> list[str]:
+    """The folder's class names; refuses a flat or partly empty folder."""
+    classes = class_folders(path)
+    if not classes:
+        loose = next(iter(images_in(path)), None)
+        problem = (
+            "holds images but no class subfolders"
+            if loose
+            else "holds no images (and no class subfolders)"
+        )
+        raise ConfigError(
+            key,
+            path,
+            f"{problem} (data source {source!r})",
+            f"{source} reads <folder>/<class>/<image>: put the images in one "
+            "subfolder (any name) for pretraining, or list them in a file "
+            "(disk_filelist)",
+        )
+    for name in classes:
+        if next(iter(images_in(os.path.join(path, name))), None) is None:
+            raise ConfigError(
+                key,
+                path,
+                f"class folder {name!r} holds no images (files ending in "
+                f"{', '.join(IMG_EXTENSIONS[:6])}, ...)",
+                "remove the folder or add its images",
+            )
+    return classes
+
+
+def _data_location(config, split: str, index: int, source: str) -> str | None:
+    """The path a source reads: DATA_PATHS, else VISSL's dataset catalog."""
+    data = config.DATA[split]
+    paths = list(data.get("DATA_PATHS", None) or [])
+    if paths:
+        return str(paths[index])
+    names = list(data.get("DATASET_NAMES", None) or [])
+    name = names[index] if index < len(names) else None
+    from vissl.data.dataset_catalog import VisslDatasetCatalog
+
+    if name and VisslDatasetCatalog.has_data(name):
+        return None  # VISSL resolves it (the catalog's own paths)
+    raise ConfigError(
+        f"config.DATA.{split}.DATA_PATHS",
+        [],
+        f"is empty and DATASET_NAMES[{index}]={name!r} is not in VISSL's dataset "
+        f"catalog (data source {source!r})",
+        f"set config.DATA.{split}.DATA_PATHS=[/path/to/images]",
+    )
+
+
+def _sample_images(path: str, source: str, classes: list[str]) -> list[str]:
+    if source in LIST_SOURCES:
+        return _list_entries(path)[:DECODE_SAMPLE]
+    per_class = max(1, DECODE_SAMPLE // max(1, len(classes)))
+    streams = [
+        itertools.islice(images_in(os.path.join(path, c)), per_class)
+        for c in classes[:DECODE_SAMPLE]
+    ]
+    return list(itertools.islice(itertools.chain(*streams), DECODE_SAMPLE))
+
+
+def _check_decodable(key: str, path: str, source: str, classes: list[str]) -> None:
+    """Refuse data none of whose sampled images decode."""
+    sample = _sample_images(path, source, classes)
+    failures = []
+    for image in sample:
+        try:
+            load_rgb(image)
+            return
+        except Exception as error:  # any unreadable file counts
+            failures.append(f"{image}: {type(error).__name__}")
+    if failures:
+        raise ConfigError(
+            key,
+            path,
+            f"none of the {len(failures)} images tried could be read (e.g. "
+            f"{failures[0]})",
+            "check that the files are images (JPEG, PNG, ...); "
+            "DATA.TRAIN.MAX_BAD_IMAGE_FRACTION bounds unreadable ones during training",
+        )
+
+
+def _count(path: str, source: str, split_entries, limit: int) -> int:
+    """Images the source will see, counted up to `limit + 1`."""
+    if split_entries is not None:
+        return len(split_entries)
+    if source in LIST_SOURCES:
+        return len(_list_entries(path))
+    return sum(1 for _ in itertools.islice(images_in(path), limit + 1))
+
+
+def _check_limit(config, split: str, path: str, source: str, entries) -> None:
+    limit = config.DATA[split].get("DATA_LIMIT", -1)
+    if not isinstance(limit, int) or limit <= 0:
+        return
+    size = _count(path, source, entries, limit)
+    if limit > size:
+        raise ConfigError(
+            f"config.DATA.{split}.DATA_LIMIT",
+            limit,
+            f"is above the {size} images of {path}",
+            f"set DATA_LIMIT=-1 (every image) or at most {size}",
+        )
+
+
+def _check_split_file(config, split: str, path: str, classes: list[str]) -> list:
+    """The split's samples; refuses a missing, foreign or class-dropping split."""
+    key = f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE"
+    split_file = str(config.DATA[split].get("LOW_SHOT_SPLIT_FILE", "") or "")
+    if not split_file:
+        return None
+    if not os.path.isfile(split_file):
+        raise ConfigError(
+            key,
+            split_file,
+            "does not exist",
+            "write one with tools/make_low_shot_split.py, or use SimCLR's "
+            "1percent.txt / 10percent.txt",
+        )
+    try:
+        entries = read_split_file(split_file)
+        chosen = select_split(path, entries)
+    except (ValueError, FileNotFoundError) as error:
+        raise ConfigError(
+            key, split_file, str(error), f"is it the split of {path}?"
+        ) from None
+    covered = {label for _, label in chosen}
+    left_out = [name for index, name in enumerate(classes) if index not in covered]
+    if left_out:
+        raise ConfigError(
+            key,
+            split_file,
+            f"names no image of {len(left_out)} of the {len(classes)} classes of "
+            f"{path} (e.g. {left_out[:3]})",
+            "every class needs labelled images: write the split with "
+            "tools/make_low_shot_split.py",
+        )
+    return chosen
+
+
+def _check_classes(config, classes: list[str], path: str) -> None:
+    """The classifier and the top-k meter must fit the training folder's classes."""
+    if config.METERS.get("name", "") != ACCURACY_METER:
+        return
+    num_classes = config.DATA.get("NUM_CLASSES", None)
+    if isinstance(num_classes, int) and len(classes) > num_classes:
+        raise ConfigError(
+            "config.DATA.NUM_CLASSES",
+            num_classes,
+            f"the training folder {path} has {len(classes)} classes, more than the "
+            "classifier's outputs",
+            f"set config.DATA.NUM_CLASSES={len(classes)}",
+        )
+    topk = list(config.METERS.get(ACCURACY_METER, {}).get("topk_values", []) or [])
+    available = min(len(classes), num_classes or len(classes))
+    if topk and max(topk) > available:
+        raise ConfigError(
+            f"config.METERS.{ACCURACY_METER}.topk_values",
+            topk,
+            f"top-{max(topk)} needs at least {max(topk)} classes; the data has "
+            f"{available}",
+            f"use values up to {available}, e.g. [1]",
+        )
+
+
+def check_data(config) -> None:
+    """Every data check above, for the splits the run uses."""
+    for split in _used_splits(config):
+        data = config.DATA[split]
+        for index, source in enumerate(data.get("DATA_SOURCES", None) or []):
+            if source not in FOLDER_SOURCES | LIST_SOURCES:
+                continue
+            path = _data_location(config, split, index, source)
+            if path is None:
+                continue
+            key = f"config.DATA.{split}.DATA_PATHS[{index}]"
+            if not os.path.exists(path):
+                raise ConfigError(
+                    key,
+                    path,
+                    f"does not exist (data source {source!r})",
+                    "set it to your image folder or file list",
+                )
+            classes = []
+            if source in FOLDER_SOURCES:
+                if not os.path.isdir(path):
+                    raise ConfigError(
+                        key,
+                        path,
+                        f"is a file; data source {source!r} reads a folder",
+                        "use disk_filelist for a file list",
+                    )
+                classes = _check_folder(key, path, source)
+            elif not _list_entries(path):
+                raise ConfigError(
+                    key,
+                    path,
+                    "holds no images (an empty file list)",
+                    "list image paths",
+                )
+            entries = (
+                _check_split_file(config, split, path, classes)
+                if source == LOW_SHOT
+                else None
+            )
+            _check_limit(config, split, path, source, entries)
+            if split == "TRAIN":
+                _check_decodable(key, path, source, classes)
+                if classes:
+                    _check_classes(config, classes, path)

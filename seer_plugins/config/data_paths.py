@@ -1,0 +1,124 @@
+"""The data source follows the data: `DATA_PATHS` set on a `synthetic` source.
+
+`config=pretrain/seer_tiny config.DATA.TRAIN.DATA_PATHS=[my_folder]` used to train on
+VISSL's synthetic noise (the source stays `synthetic`, which ignores paths) and exit
+0. A path given to a synthetic source now selects the source that reads it: a folder
+-> `disk_folder`, a file (a list of image paths, `.npy` or text) -> `disk_filelist`.
+Synthetic label sources follow the same way. The synthetic source's `DATA_LIMIT`
+(how many noise images it makes) does not carry over to real data unless the command
+line sets it: every image is used.
+
+For any disk source given paths, a leftover `synthetic` dataset name is replaced by
+the folder's name, and an empty `LABEL_PATHS` takes the data paths: VISSL otherwise
+looks label files up by dataset name in its catalog and fails ("Dataset ... is not
+registered") after the processes started.
+"""
+
+import logging
+from pathlib import Path
+
+from seer_plugins.checks.errors import ConfigError
+
+SYNTHETIC = "synthetic"
+FILE_LIST_SUFFIXES = (".npy", ".txt", ".csv", ".lst")
+
+
+def source_for(path: str) -> str:
+    """The VISSL source that reads `path`: a folder or a file list."""
+    location = Path(path)
+    if location.is_dir():
+        return "disk_folder"
+    if location.is_file() or location.suffix.lower() in FILE_LIST_SUFFIXES:
+        return "disk_filelist"
+    return "disk_folder"
+
+
+def _used_splits(config):
+    yield "TRAIN"
+    if config.get("TEST_MODEL", False):
+        yield "TEST"
+
+
+def _per_path(values: list, count: int, key: str, paths: list) -> list:
+    if len(values) == count:
+        return list(values)
+    if len(values) == 1:
+        return values * count
+    raise ConfigError(
+        key,
+        values,
+        f"has {len(values)} entries for {count} DATA_PATHS {paths}",
+        "give one entry per path",
+    )
+
+
+def _catalogued(name: str) -> bool:
+    from vissl.data.dataset_catalog import VisslDatasetCatalog
+
+    return VisslDatasetCatalog.has_data(name)
+
+
+def follow_data_paths(config, command_line_keys: set[str]) -> None:
+    """Make the sources, names and label paths follow `DATA_PATHS` (in place).
+
+    Args:
+        command_line_keys: `DATA.TRAIN.DATA_LIMIT`-style keys set on the command line.
+    """
+    for split in _used_splits(config):
+        data = config.DATA[split]
+        paths = [str(p) for p in data.get("DATA_PATHS", None) or []]
+        if not paths:
+            continue
+        key = f"config.DATA.{split}"
+        sources = list(data.get("DATA_SOURCES", None) or [])
+        if SYNTHETIC in sources:
+            _follow_synthetic(data, key, paths, sources, command_line_keys, split)
+        sources = list(data.DATA_SOURCES)
+        names = list(data.get("DATASET_NAMES", None) or [])
+        if len(names) == len(paths):
+            # A synthetic dataset name left on a disk source names nothing.
+            data.DATASET_NAMES = [
+                Path(path).stem or "images"
+                if name == SYNTHETIC and source != SYNTHETIC
+                else name
+                for name, source, path in zip(names, sources, paths, strict=True)
+            ]
+        if (
+            not data.get("LABEL_PATHS", None)
+            and SYNTHETIC not in sources
+            and not all(_catalogued(name) for name in data.get("DATASET_NAMES", []))
+        ):
+            # VISSL looks label paths up by dataset name in its catalog when
+            # LABEL_PATHS is empty, and fails for a name it does not know.
+            data.LABEL_PATHS = list(paths)
+
+
+def _follow_synthetic(data, key, paths, sources, command_line_keys, split) -> None:
+    sources = _per_path(sources, len(paths), f"{key}.DATA_SOURCES", paths)
+    chosen = [
+        source_for(path) if source == SYNTHETIC else source
+        for source, path in zip(sources, paths, strict=True)
+    ]
+    data.DATA_SOURCES = chosen
+    names = list(data.get("DATASET_NAMES", None) or [])
+    if names:
+        data.DATASET_NAMES = _per_path(names, len(paths), f"{key}.DATASET_NAMES", paths)
+    labels = list(data.get("LABEL_SOURCES", None) or [])
+    if SYNTHETIC in labels:
+        labels = _per_path(labels, len(paths), f"{key}.LABEL_SOURCES", paths)
+        data.LABEL_SOURCES = [
+            chosen[i] if label == SYNTHETIC else label for i, label in enumerate(labels)
+        ]
+    limit = data.get("DATA_LIMIT", -1)
+    keep_limit = f"DATA.{split}.DATA_LIMIT" in command_line_keys
+    if limit not in (-1, None) and not keep_limit:
+        data.DATA_LIMIT = -1
+    logging.warning(
+        "%s.DATA_PATHS=%s with DATA_SOURCES=[synthetic]: reading them with %s%s",
+        key,
+        paths,
+        chosen,
+        ""
+        if keep_limit or limit in (-1, None)
+        else f", all images (the synthetic source's DATA_LIMIT={limit} does not apply)",
+    )
