@@ -2,6 +2,7 @@
 
 - :mod:`launcher`: compose, preflight, then VISSL's engine locally or on SLURM;
 - :mod:`sweep`: benchmark sweeps over checkpoints x label subsets x seeds, tables;
+- :mod:`plots`: a run's loss, learning rate and img/s; a sweep's results.png;
 - :mod:`demo`: the digits demo, pretraining to a results table;
 - :mod:`throughput`: the one-step throughput benchmark, ours against stock VISSL.
 """

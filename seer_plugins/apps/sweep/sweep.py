@@ -11,7 +11,9 @@ Locally, runs go one after another, each in its own process
 (`tools/run_distributed_engines.py`), so one run's crash or global state cannot
 leak into the next; with `--slurm` each run is submitted as its own job. Finished
 runs are skipped (see :mod:`seer_plugins.apps.sweep.runs`), so rerunning the same
-command resumes a sweep; `--collect` only rewrites the tables.
+command resumes a sweep; `--collect` only rewrites the tables. Beside
+`results.md` and `results.csv`, `results.png` plots top-1 per label subset and
+checkpoint (:mod:`seer_plugins.apps.plots.results`).
 """
 
 import argparse
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from seer_plugins.apps.plots.results import plot_results
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.results import (
     ResultRow,
@@ -167,7 +170,10 @@ class Sweep:
         return rows
 
     def write_tables(self, failed: Collection[str] = ()):
-        return write_results(self.rows(failed), self.out_dir, title=self.config)
+        rows = self.rows(failed)
+        tables = write_results(rows, self.out_dir, title=self.config)
+        plot_results(rows, self.out_dir, title=self.config)  # results.png
+        return tables
 
     def run_local(self, spec: RunSpec) -> int:
         """One run in its own process; its output goes to `<run_dir>/launch.log`."""
