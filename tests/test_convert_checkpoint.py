@@ -151,3 +151,59 @@ def test_tool_converts_files_both_ways(trunk, tmp_path):
     assert restored.keys() == trunk.state_dict().keys()
     for key, value in trunk.state_dict().items():
         assert torch.equal(restored[key], value), key
+
+
+def _swav_heads():
+    torch.manual_seed(1)
+    return {
+        "0.projection_head.0.weight": torch.randn(64, 128),
+        "0.projection_head.0.bias": torch.randn(64),
+        "0.prototypes0.weight": torch.randn(20, 32),
+    }
+
+
+def test_conversion_says_what_matched_and_what_was_dropped(trunk, tmp_path, capsys):
+    from seer_plugins.models.convert import convert_file
+
+    checkpoint = vissl_checkpoint(trunk.state_dict(), heads=_swav_heads())
+    torch.save(checkpoint, tmp_path / "seer.torch")
+    convert_file(str(tmp_path / "seer.torch"), str(tmp_path / "timm.pth"), "timm")
+    out = capsys.readouterr().out
+    assert "stem_width=16, stage widths [16, 32, 64, 128], depths [1, 1, 2, 2]" in out
+    assert "seer_regnet preset: regnety_tiny" in out
+    assert (
+        "RegNetCfg(depth=6, w0=16, wa=20.0, wm=2.0, group_size=8, bottle_ratio=1.0, "
+        "se_ratio=0.25, stem_width=16)" in out
+    )
+    assert (
+        "dropped VISSL heads (3 tensors: 0.projection_head.*, 0.prototypes0.*)" in out
+    )
+    assert not any(
+        k.startswith("vissl_heads.") for k in torch.load(tmp_path / "timm.pth")
+    )
+
+
+def test_seer_1_3b_is_reported_as_timm_regnety_2560():
+    from seer_plugins.models.convert_report import describe_trunk
+
+    with torch.device("meta"):
+        trunk = build_trunk(PRESETS["regnety_256gf"]).state_dict()
+    text = "\n".join(describe_trunk(trunk))
+    assert "seer_regnet preset: regnety_256gf" in text
+    assert (
+        "timm: regnety_2560 (timm.create_model('regnety_2560', num_classes=0)" in text
+    )
+    assert "group_size=373" in text and "stem_width=32" in text
+
+
+def test_timm_classifier_is_reported_dropped(tmp_path, capsys):
+    from seer_plugins.models.convert import convert_file
+
+    torch.manual_seed(0)
+    model = _timm_regnet(PRESETS["regnety_tiny"])
+    state = {**model.state_dict(), "head.fc.weight": torch.zeros(1000, 128)}
+    torch.save(state, tmp_path / "timm.pth")
+    convert_file(str(tmp_path / "timm.pth"), str(tmp_path / "v.torch"), "vissl")
+    out = capsys.readouterr().out
+    assert "dropped timm's classifier (head.fc.weight, 1000 classes)" in out
+    assert "heads: none in the input" in out
