@@ -196,6 +196,52 @@ def test_seer_1_3b_is_reported_as_timm_regnety_2560():
     assert "group_size=373" in text and "stem_width=32" in text
 
 
+def test_keep_head_round_trip_keeps_the_swav_head(trunk, tmp_path, capsys):
+    """vissl -> timm -> vissl with --keep-head: the projection fine-tuning loads and
+    the prototypes come back bit for bit; timm's RegNet loads the trunk (strict=False
+    for the extra vissl_heads.* keys)."""
+    tool = _tool()
+    heads = _swav_heads()
+    torch.save(vissl_checkpoint(trunk.state_dict(), heads=heads), tmp_path / "a.torch")
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "a.torch"),
+                str(tmp_path / "t.pth"),
+                "--to",
+                "timm",
+                "--keep-head",
+            ]
+        )
+        == 0
+    )
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "t.pth"),
+                str(tmp_path / "b.torch"),
+                "--to",
+                "vissl",
+                "--keep-head",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "kept VISSL heads as vissl_heads.* (3 tensors" in out
+    assert "kept VISSL heads under heads (3 tensors" in out
+    timm_state = torch.load(tmp_path / "t.pth", weights_only=True)
+    result = _timm_regnet(PRESETS["regnety_tiny"]).load_state_dict(
+        timm_state, strict=False
+    )
+    assert not result.missing_keys
+    assert sorted(result.unexpected_keys) == sorted(f"vissl_heads.{k}" for k in heads)
+    model = torch.load(tmp_path / "b.torch", weights_only=True)["classy_state_dict"]
+    restored = model["base_model"]["model"]["heads"]
+    assert restored.keys() == heads.keys()
+    assert all(torch.equal(restored[k], v) for k, v in heads.items())
+
+
 def test_timm_classifier_is_reported_dropped(tmp_path, capsys):
     from seer_plugins.models.convert import convert_file
 
@@ -207,3 +253,11 @@ def test_timm_classifier_is_reported_dropped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dropped timm's classifier (head.fc.weight, 1000 classes)" in out
     assert "heads: none in the input" in out
+
+
+def test_missing_input_is_one_error_line(tmp_path, capsys):
+    assert _tool().main([str(tmp_path / "nope.torch"), "x.pth", "--to", "timm"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: INPUT='{tmp_path / 'nope.torch'}': does not exist; give a weights file\n"
+    )

@@ -117,3 +117,11 @@ def cli(argv: Sequence[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    # `python -m seer_plugins.apps.launcher ...` is `seer train ...`: the command
+    # imports this module under its own name, so nothing is defined twice.
+    from seer_plugins.cli import run
+
+    sys.exit(run("train", sys.argv[1:]))

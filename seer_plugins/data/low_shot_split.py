@@ -212,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
     import argparse
 
     parser = argparse.ArgumentParser(
+        prog="seer split",
         description="Write a class-balanced, seeded low-shot split file "
-        "(SimCLR format: one image file name per line)."
+        "(SimCLR format: one image file name per line).",
     )
     parser.add_argument(
         "source",
@@ -232,6 +233,15 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
         "--out", help="split file to write (default: <name>_seed<seed>.txt here)"
     )
     args = parser.parse_args(argv)
+    if not Path(args.source).exists():
+        from seer_plugins.checks.errors import ConfigError
+
+        raise ConfigError(
+            "SOURCE",
+            args.source,
+            "does not exist",
+            "give an image folder (one subfolder per class) or a file list",
+        )
     name = split_name(fraction=args.fraction, per_class=args.per_class)
     out = args.out or f"{name}_seed{args.seed}.txt"
     kept = make_low_shot_split(
