@@ -62,12 +62,20 @@ def usage() -> str:
 
 
 def _refusals() -> tuple[type[Exception], ...]:
-    """The errors that are a refused input, not a bug: printed as one line."""
+    """The errors that are a refused input, not a bug: printed as one line. A
+    missing file at this level is one the command line named (the sweep's
+    checkpoints and split files, for instance)."""
     from seer_plugins.checks.plugin_names import UnknownPluginError
     from seer_plugins.checks.preflight import PreflightError
     from seer_plugins.config.compose import ConfigNotFoundError
 
-    return (ConfigError, ConfigNotFoundError, PreflightError, UnknownPluginError)
+    return (
+        ConfigError,
+        ConfigNotFoundError,
+        PreflightError,
+        UnknownPluginError,
+        FileNotFoundError,
+    )
 
 
 def run(name: str, argv: Sequence[str]) -> int:

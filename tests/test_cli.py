@@ -130,3 +130,11 @@ def test_init_checkpoint_writes_a_loadable_random_init(tmp_path, capsys):
     assert f"wrote {out}" in capsys.readouterr().out
     model = torch.load(out, weights_only=False)["classy_state_dict"]["base_model"]
     assert model["model"]["trunk"] and model["model"]["heads"]
+
+
+def test_sweep_with_a_missing_checkpoint_is_one_error_line(tmp_path, capsys):
+    missing = tmp_path / "pretrain" / "checkpoint.torch"
+    argv = ["sweep", "--config=benchmark/linear/digits", f"--checkpoint=seer={missing}"]
+    assert cli.main([*argv, f"--out={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: checkpoint 'seer': {missing} does not exist\n"
