@@ -27,4 +27,6 @@ setup(
     package_dir={"seer_plugins.configs": "configs"},
     package_data={"seer_plugins.configs": ["**/*.yaml"]},
     install_requires=REQUIREMENTS,
+    # `seer <command>`, the same as `python -m seer_plugins <command>`.
+    entry_points={"console_scripts": ["seer = seer_plugins.cli:main"]},
 )

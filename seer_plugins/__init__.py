@@ -13,7 +13,7 @@ compat.apply()  # Kinetics400 alias, numpy aliases, pkg_resources check, warning
 
 # -- Registrations ------------------------------------------------------------------
 # isort: off
-from seer_plugins.config import resolvers  # noqa: E402,F401  resolvers: seer.width, seer.pooled_dim
+from seer_plugins.config import resolvers  # noqa: E402,F401  resolvers: seer.width, seer.pooled_dim, seer.num_classes
 from seer_plugins.checks import plugin_names  # noqa: E402,F401  check: check_plugin_names
 from seer_plugins.checks import value_types  # noqa: E402,F401  check: check_value_types
 from seer_plugins.checks import trunk_config  # noqa: E402,F401  inferrer: check_seer_regnet_config
@@ -33,13 +33,16 @@ from seer_plugins.hooks import collapse  # noqa: E402,F401  hook: seer_collapse_
 from seer_plugins.hooks import throughput  # noqa: E402,F401  hook: seer_throughput
 from seer_plugins.hooks import progress  # noqa: E402,F401  hook: seer_progress_bar
 from seer_plugins.hooks import nan_guard  # noqa: E402,F401  hook: seer_nan_guard
+from seer_plugins.engines import knn  # noqa: E402,F401  engine: seer_knn
 # isort: on
 
 # -- Patches of VISSL's behaviour ---------------------------------------------------
 from seer_plugins.patches import (  # noqa: E402
     atomic_checkpoints,
+    cpu_feature_extraction,
     disk_sources,
     verified_weights_init,
+    vissl_inference,
     vissl_logging,
 )
 
@@ -47,6 +50,8 @@ atomic_checkpoints.install()  # checkpoint files written atomically, links relat
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
 verified_weights_init.install()  # WEIGHTS_INIT must initialise the whole trunk
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
+cpu_feature_extraction.install()  # extract_features runs on CPU too
+vissl_inference.install()  # VISSL's own config path translates apex settings
 
 # -- The package's face ---------------------------------------------------------------
 from seer_plugins.config.compose import compose  # noqa: E402

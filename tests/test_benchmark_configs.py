@@ -13,6 +13,7 @@ import seer_plugins  # first: its compat shims must run before VISSL is imported
 # isort: split
 from vissl.models import build_model
 
+from seer_plugins.config.compose import compose_with_args
 from seer_plugins.config.paths import configs_dir
 from seer_plugins.models.regnet_params import PRESETS, stage_specs
 
@@ -58,6 +59,7 @@ def _compose(entry, preset=None, *extra):
 def test_entries_found():
     assert {"benchmark/low_shot/in1k", "benchmark/linear/in1k"} <= set(ENTRIES)
     assert {"benchmark/low_shot/digits", "benchmark/linear/digits"} <= set(ENTRIES)
+    assert {"benchmark/knn/in1k", "benchmark/knn/digits"} <= set(ENTRIES)
     assert {p for _, p in CASES} >= {
         "regnety_32gf",
         "regnety_64gf",
@@ -73,6 +75,8 @@ def test_entry_composes_and_heads_fit_trunk(entry, preset):
     config = _compose(entry, preset)
     assert config.MODEL.TRUNK.NAME == "seer_regnet"
     preset = config.MODEL.TRUNK.SEER_REGNET.preset
+    if "/knn/" in entry:  # trunk features only (VISSL adds a dummy head for DDP)
+        return
     _check_heads_fit_trunk(config, PRESETS[preset])
 
 
@@ -193,3 +197,67 @@ def test_digits_models_build_and_classify(entry):
     # One output per linear-eval head; the fine-tune heads run in sequence.
     heads = len(config.MODEL.FEATURE_EVAL_SETTINGS.LINEAR_EVAL_FEAT_POOL_OPS_MAP) or 1
     assert [tuple(o.shape) for o in outputs] == [(2, 10)] * heads
+
+
+@pytest.mark.parametrize("entry", ["benchmark/knn/in1k", "benchmark/knn/digits"])
+def test_knn_recipe(entry):
+    """DINO's k-NN: k=20, T=0.07 on L2-normalised global average pools; every train
+    image seen once as the val images are (no random crop, none dropped)."""
+    args, config = compose_with_args([f"config={entry}"])
+    assert args.engine_name == "seer_knn"
+    knn = config.NEAREST_NEIGHBOR
+    assert (knn.TOPK, knn.SIGMA, knn.L2_NORM_FEATS) == (20, 0.07, True)
+    fes = config.MODEL.FEATURE_EVAL_SETTINGS
+    assert (
+        fes.EVAL_MODE_ON and fes.FREEZE_TRUNK_ONLY and fes.EXTRACT_TRUNK_FEATURES_ONLY
+    )
+    assert fes.LINEAR_EVAL_FEAT_POOL_OPS_MAP == [["avgpool", ["Identity", []]]]
+    assert config.DATA.TRAIN.TRANSFORMS == config.DATA.TEST.TRANSFORMS
+    assert not config.DATA.TRAIN.DROP_LAST and config.TEST_MODEL
+    assert config.DATA.TRAIN.DATA_SOURCES == ["seer_low_shot"]  # label subsets
+
+
+def _class_folder(root, classes):
+    for name in classes:
+        (root / name).mkdir(parents=True)
+    return root
+
+
+@pytest.mark.parametrize(
+    "entry", ["benchmark/linear/digits", "benchmark/low_shot/digits"]
+)
+def test_classes_come_from_the_training_folder(entry, tmp_path):
+    """A 12-class folder gets a 12-way classifier (it failed with pred.shape[1]=10)."""
+    folder = _class_folder(tmp_path / "train", [f"c{i:02d}" for i in range(12)])
+    config = seer_plugins.compose(
+        [f"config={entry}", f"config.DATA.TRAIN.DATA_PATHS=[{folder}]"]
+    )
+    assert config.DATA.NUM_CLASSES == 12
+    assert all(head[1]["dims"][-1] in (12, 64) for head in config.MODEL.HEAD.PARAMS)
+    assert config.MODEL.HEAD.PARAMS[-1][1]["dims"][-1] == 12
+    # An explicit value wins.
+    config = seer_plugins.compose(
+        [
+            f"config={entry}",
+            f"config.DATA.TRAIN.DATA_PATHS=[{folder}]",
+            "config.DATA.NUM_CLASSES=5",
+        ]
+    )
+    assert config.MODEL.HEAD.PARAMS[-1][1]["dims"][-1] == 5
+
+
+def test_classes_default_without_a_folder():
+    assert _compose("benchmark/linear/digits").DATA.NUM_CLASSES == 10
+    in1k = _compose("benchmark/linear/in1k", "regnety_tiny")
+    assert in1k.DATA.NUM_CLASSES == 1000
+
+
+def test_a_training_folder_without_classes_is_refused(tmp_path):
+    (tmp_path / "image.png").write_bytes(b"")
+    with pytest.raises(Exception, match="has no class subfolders"):
+        seer_plugins.compose(
+            [
+                "config=benchmark/linear/digits",
+                f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path}]",
+            ]
+        )

@@ -171,3 +171,113 @@ def test_torchvision_regnet_converts_to_identical_features():
     with torch.no_grad():
         expected = theirs.trunk_output(theirs.stem(x))
         torch.testing.assert_close(ours(x, ["res5"])[0], expected)
+
+
+def _swav_heads():
+    torch.manual_seed(1)
+    return {
+        "0.projection_head.0.weight": torch.randn(64, 128),
+        "0.projection_head.0.bias": torch.randn(64),
+        "0.prototypes0.weight": torch.randn(20, 32),
+    }
+
+
+def test_conversion_says_what_matched_and_what_was_dropped(trunk, tmp_path, capsys):
+    from seer_plugins.models.convert import convert_file
+
+    checkpoint = vissl_checkpoint(trunk.state_dict(), heads=_swav_heads())
+    torch.save(checkpoint, tmp_path / "seer.torch")
+    convert_file(str(tmp_path / "seer.torch"), str(tmp_path / "timm.pth"), "timm")
+    out = capsys.readouterr().out
+    assert "stem_width=16, stage widths [16, 32, 64, 128], depths [1, 1, 2, 2]" in out
+    assert "seer_regnet preset: regnety_tiny" in out
+    assert (
+        "RegNetCfg(depth=6, w0=16, wa=20.0, wm=2.0, group_size=8, bottle_ratio=1.0, "
+        "se_ratio=0.25, stem_width=16)" in out
+    )
+    assert (
+        "dropped VISSL heads (3 tensors: 0.projection_head.*, 0.prototypes0.*)" in out
+    )
+    assert not any(
+        k.startswith("vissl_heads.") for k in torch.load(tmp_path / "timm.pth")
+    )
+
+
+def test_seer_1_3b_is_reported_as_timm_regnety_2560():
+    from seer_plugins.models.convert_report import describe_trunk
+
+    with torch.device("meta"):
+        trunk = build_trunk(PRESETS["regnety_256gf"]).state_dict()
+    text = "\n".join(describe_trunk(trunk))
+    assert "seer_regnet preset: regnety_256gf" in text
+    assert (
+        "timm: regnety_2560 (timm.create_model('regnety_2560', num_classes=0)" in text
+    )
+    assert "group_size=373" in text and "stem_width=32" in text
+
+
+def test_keep_head_round_trip_keeps_the_swav_head(trunk, tmp_path, capsys):
+    """vissl -> timm -> vissl with --keep-head: the projection fine-tuning loads and
+    the prototypes come back bit for bit; timm's RegNet loads the trunk (strict=False
+    for the extra vissl_heads.* keys)."""
+    tool = _tool()
+    heads = _swav_heads()
+    torch.save(vissl_checkpoint(trunk.state_dict(), heads=heads), tmp_path / "a.torch")
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "a.torch"),
+                str(tmp_path / "t.pth"),
+                "--to",
+                "timm",
+                "--keep-head",
+            ]
+        )
+        == 0
+    )
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "t.pth"),
+                str(tmp_path / "b.torch"),
+                "--to",
+                "vissl",
+                "--keep-head",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "kept VISSL heads as vissl_heads.* (3 tensors" in out
+    assert "kept VISSL heads under heads (3 tensors" in out
+    timm_state = torch.load(tmp_path / "t.pth", weights_only=True)
+    result = _timm_regnet(PRESETS["regnety_tiny"]).load_state_dict(
+        timm_state, strict=False
+    )
+    assert not result.missing_keys
+    assert sorted(result.unexpected_keys) == sorted(f"vissl_heads.{k}" for k in heads)
+    model = torch.load(tmp_path / "b.torch", weights_only=True)["classy_state_dict"]
+    restored = model["base_model"]["model"]["heads"]
+    assert restored.keys() == heads.keys()
+    assert all(torch.equal(restored[k], v) for k, v in heads.items())
+
+
+def test_timm_classifier_is_reported_dropped(tmp_path, capsys):
+    from seer_plugins.models.convert import convert_file
+
+    torch.manual_seed(0)
+    model = _timm_regnet(PRESETS["regnety_tiny"])
+    state = {**model.state_dict(), "head.fc.weight": torch.zeros(1000, 128)}
+    torch.save(state, tmp_path / "timm.pth")
+    convert_file(str(tmp_path / "timm.pth"), str(tmp_path / "v.torch"), "vissl")
+    out = capsys.readouterr().out
+    assert "dropped timm's classifier (head.fc.weight, 1000 classes)" in out
+    assert "heads: none in the input" in out
+
+
+def test_missing_input_is_one_error_line(tmp_path, capsys):
+    assert _tool().main([str(tmp_path / "nope.torch"), "x.pth", "--to", "timm"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: INPUT='{tmp_path / 'nope.torch'}': does not exist; give a weights file\n"
+    )

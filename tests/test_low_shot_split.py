@@ -200,9 +200,9 @@ def test_the_tool_says_what_it_wrote_and_why(tmp_path, capsys):
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, capsys, argv, line):
+    from seer_plugins import cli
+
     _image_folder(tmp_path / "train", {"a": ["a.png"]})
-    with pytest.raises(SystemExit) as stop:
-        main([str(tmp_path / "train"), *argv])
-    assert stop.value.code == 2
+    assert cli.run("split", [str(tmp_path / "train"), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1, err

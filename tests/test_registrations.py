@@ -14,6 +14,7 @@ from classy_vision.tasks import TASK_REGISTRY
 from launch_helpers import REPO
 from omegaconf.basecontainer import BaseContainer
 from vissl.data import DATASET_SOURCE_MAP
+from vissl.engines.engine_registry import _ENGINE_REGISTRY
 from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
 from vissl.trainer.train_steps import TRAIN_STEP_REGISTRY
@@ -40,7 +41,8 @@ REGISTERED = {
         "seer_swav_queue",
         "seer_throughput",
     ],
-    "config resolver": ["seer.pooled_dim", "seer.width"],
+    "engine": ["seer_knn"],
+    "config resolver": ["seer.num_classes", "seer.pooled_dim", "seer.width"],
     "compose-time check": ["check_plugin_names", "check_value_types"],
     "compose-time inferrer": [
         "check_lr_milestones",
@@ -71,6 +73,7 @@ def registered_names() -> dict[str, list[str]]:
         "task": _ours(TASK_REGISTRY),
         "data source": _ours(DATASET_SOURCE_MAP),
         "hook": [h for h in known_hooks() if h.startswith("seer_")],
+        "engine": _ours(_ENGINE_REGISTRY),
         "config resolver": sorted(
             name for name in BaseContainer._resolvers if name.startswith("seer.")
         ),

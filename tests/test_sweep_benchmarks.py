@@ -1,6 +1,7 @@
 """tools/sweep_benchmarks.py end to end: linear evaluation on exported digits over
 2 checkpoints x 2 label fractions, each run in its own launcher process; a second
-invocation runs nothing; the tables hold each run's final accuracy."""
+invocation runs nothing; the tables hold each run's final accuracy, results.png
+plots it."""
 
 import csv
 
@@ -73,6 +74,7 @@ def test_sweep_two_checkpoints_two_fractions(tmp_path_factory, capsys):
         accuracy = final_test_accuracy(run)
         assert row["top1"] == f"{accuracy.top1:.2f}" and row["head"] == accuracy.head
     assert "| a | 10percent | 0 | finished |" in (out / "results.md").read_text()
+    assert (out / "results.png").stat().st_size > 0  # beside the tables
 
     stamps = {run: (run / "metrics.json").stat().st_mtime_ns for run in runs}
     assert sweep(argv) == 0

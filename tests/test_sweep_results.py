@@ -129,7 +129,8 @@ def test_slurm_path_submits_each_pending_run_once(tmp_path, monkeypatch, capsys)
     checkpoint = tmp_path / "a.torch"
     checkpoint.write_bytes(b"")
     for folder in ("train", "val"):
-        (tmp_path / folder).mkdir()
+        # A class subfolder: NUM_CLASSES is counted from the training folder.
+        (tmp_path / folder / "0").mkdir(parents=True)
     argv = [
         "--config=benchmark/linear/digits",
         f"--checkpoint=a={checkpoint}",

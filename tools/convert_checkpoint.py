@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert SEER/VISSL RegNetY trunk weights to timm's layout, or back.
+"""`seer convert`: RegNetY trunk weights between VISSL/SEER and timm's layout.
 
     python tools/convert_checkpoint.py seer_regnet256.torch seer_timm.pth --to timm
     python tools/convert_checkpoint.py seer_timm.pth seer_vissl.torch --to vissl
@@ -8,8 +8,6 @@ The input format is detected. The key mapping is documented in
 seer_plugins/models/convert.py.
 """
 
-import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -18,23 +16,12 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from seer_plugins.models.convert import convert_file  # noqa: E402
+from seer_plugins.cli import run  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="VISSL/SEER checkpoint or timm state dict")
-    parser.add_argument("output", help="where to write the converted weights")
-    parser.add_argument("--to", required=True, choices=["vissl", "timm"])
-    parser.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow arbitrary pickled objects in INPUT (only for files you trust)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    convert_file(args.input, args.output, args.to, args.trust_pickle)
+def main(argv: list[str] | None = None) -> int:
+    return run("convert", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

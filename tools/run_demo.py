@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""The demo (`make demo`): SEER pretraining and low-shot benchmarks on digits.
+"""`seer demo` (`make demo`): SEER pretraining and low-shot benchmarks on digits, or
+on your own image folder.
 
     python tools/run_demo.py                  # full run into demo_output/
     python tools/run_demo.py --quick --out /tmp/demo_quick
+    python tools/run_demo.py --data /my/images --out /tmp/mine
 
 See seer_plugins/apps/demo/pipeline.py for the stages.
 """
@@ -15,7 +17,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from seer_plugins.apps.demo.pipeline import main  # noqa: E402
+from seer_plugins.cli import run  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run("demo", sys.argv[1:]))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Run VISSL's engines with seer_plugins: `config=NAME config.KEY=VALUE ...`.
+"""`seer train`: run VISSL's engines with seer_plugins (`config=NAME config.KEY=VALUE`).
 
-Same command shape as VISSL's tool of the same name:
+Same command shape as VISSL's tool of the same name (`--help` for the options):
 
     python tools/run_distributed_engines.py config=pretrain/seer_tiny
     python tools/run_distributed_engines.py config=pretrain/seer_1b \
@@ -19,7 +19,7 @@ if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
 # Imported at the top on purpose: spawned workers re-import this module, and this
 # import is what registers our plugins in them.
 import seer_plugins  # noqa: E402,F401
-from seer_plugins.apps.launcher import cli  # noqa: E402
+from seer_plugins.cli import run  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))
+    sys.exit(run("train", sys.argv[1:]))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run a benchmark config over checkpoints x label subsets x seeds, then tabulate.
+"""`seer sweep`: a benchmark config over checkpoints x label subsets x seeds.
 
     python tools/sweep_benchmarks.py --config benchmark/linear/in1k \
         --checkpoint a=/ckpt/a.torch --checkpoint b=/ckpt/b.torch --out /runs/lin \
@@ -18,7 +18,7 @@ if (_REPO / "seer_plugins").is_dir() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import seer_plugins  # noqa: E402,F401
-from seer_plugins.apps.sweep.sweep import main  # noqa: E402
+from seer_plugins.cli import run  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("sweep", sys.argv[1:]))

@@ -8,6 +8,7 @@ executor settings (`config.SLURM.*`), and our hook generator on every node.
 import importlib
 import logging
 import re
+import sys
 from collections.abc import Sequence
 
 from torch.multiprocessing import ProcessRaisedException
@@ -144,3 +145,11 @@ def cli(argv: Sequence[str]) -> int:
             raise
         return report(refused)
     return 0
+
+
+if __name__ == "__main__":
+    # `python -m seer_plugins.apps.launcher ...` is `seer train ...`: the command
+    # imports this module under its own name, so nothing is defined twice.
+    from seer_plugins.cli import run
+
+    sys.exit(run("train", sys.argv[1:]))

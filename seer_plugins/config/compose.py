@@ -3,7 +3,8 @@
 Composition is VISSL's (its `vissl.config/defaults.yaml` primary config and Hydra's
 override grammar) plus three things the host lacks:
 
-1. our `configs/` folder on the search path (see :mod:`seer_plugins.config.source`);
+1. our `configs/` folder on the search path (see :mod:`seer_plugins.config.source`),
+   after a project's own folders named by `SEER_CONFIG_PATH`;
 2. plugin defaults (`configs/defaults/*.yaml`) merged into VISSL's primary
    config, so plugin keys have values in every config, stock ones included, and
    are overridden like VISSL's own keys (Hydra's `++config.KEY=VALUE` works too);
@@ -15,6 +16,7 @@ composition errors (:mod:`seer_plugins.config.hydra_errors`).
 """
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +54,8 @@ from seer_plugins.config.paths import configs_dir
 from seer_plugins.config.swav_head_inference import vissl_swav_inference_accepts_ours
 
 SEARCHPATH_KEY = "hydra.searchpath"
+# os.pathsep-separated config folders of other projects, searched before ours.
+CONFIG_PATH_ENV = "SEER_CONFIG_PATH"
 
 
 class ConfigNotFoundError(ConfigError):
@@ -62,8 +66,34 @@ class CompositionError(ConfigError, ConfigCompositionException):
     """Hydra could not compose the overrides (an unknown key, a bad group option)."""
 
 
+def project_searchpath(value: str | None = None) -> list[str]:
+    """Hydra search path entries for the folders in `SEER_CONFIG_PATH` (or `value`).
+
+    A folder holding `config/` is laid out like VISSL's `configs/`
+    (`<folder>/config/<group>/<name>.yaml`) and is searched as `file://`; any other
+    folder is laid out like ours (`<folder>/<group>/<name>.yaml`) and is served as
+    the `config` group by our config source. Relative folders are taken from the
+    working directory at compose time.
+    """
+    value = os.environ.get(CONFIG_PATH_ENV, "") if value is None else value
+    entries = []
+    for folder in (f for f in value.split(os.pathsep) if f):
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(
+                CONFIG_PATH_ENV,
+                folder,
+                "is not a folder",
+                "name folders of YAML configs, separated by " + repr(os.pathsep),
+            )
+        scheme = "file" if (path / "config").is_dir() else config_source.SCHEME
+        entries.append(f"{scheme}://{path}")
+    return entries
+
+
 def _with_our_searchpath(overrides: Sequence[str]) -> list[str]:
-    """Append our config source to `hydra.searchpath`, keeping a user's own entries."""
+    """Append our config source to `hydra.searchpath`, keeping a user's own entries
+    and, before ours, the project folders of `SEER_CONFIG_PATH`."""
     ours = f"{config_source.SCHEME}://{configs_dir()}"
     result, extra = [], []
     parser = OverridesParser.create()
@@ -72,7 +102,7 @@ def _with_our_searchpath(overrides: Sequence[str]) -> list[str]:
             extra.extend(parser.parse_overrides([override])[0].value())
         else:
             result.append(override)
-    paths = ",".join(repr(p) for p in [*extra, ours])
+    paths = ",".join(repr(p) for p in [*extra, *project_searchpath(), ours])
     return [*result, f"{SEARCHPATH_KEY}=[{paths}]"]
 
 

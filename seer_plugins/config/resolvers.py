@@ -1,4 +1,4 @@
-"""OmegaConf resolvers that derive head widths from the trunk's preset.
+"""OmegaConf resolvers that derive head widths from the trunk, classes from the data.
 
 A preset is one row of `PRESETS`: a head, fine-tuning or linear-evaluation config
 reads the trunk's widths from it instead of copying them, so switching
@@ -11,16 +11,26 @@ reads the trunk's widths from it instead of copying them, so switching
   the pooled grid), what a linear-evaluation `eval_mlp` head reads.
 
 They read `config.MODEL.TRUNK` of the config being composed (`seer_regnet` only).
+
+- `${seer.num_classes:DEFAULT}`: the number of class subfolders of the training
+  folder, `config.DATA.TRAIN.DATA_PATHS[0]`, counted as torchvision's `ImageFolder`
+  (VISSL's `disk_folder`) labels them; DEFAULT when that is not a folder (no
+  `DATA_PATHS`: a dataset catalog entry; a file list). The benchmark data configs
+  set `DATA.NUM_CLASSES` with it, so the classifier fits any image folder;
+  `config.DATA.NUM_CLASSES=N` replaces it.
 """
 
 import math
+import os
 
 from omegaconf import OmegaConf
+from torchvision.datasets.folder import find_classes
 
 from seer_plugins.models.regnet_params import CONFIG_KEY, resolve_params, stage_specs
 
 WIDTH = "seer.width"
 POOLED_DIM = "seer.pooled_dim"
+NUM_CLASSES = "seer.num_classes"
 FEATURES = ("conv1", "res2", "res3", "res4", "res5", "avgpool", "flatten")
 POOL_OPS_KEY = "MODEL.FEATURE_EVAL_SETTINGS.LINEAR_EVAL_FEAT_POOL_OPS_MAP"
 _SIZED_POOLS = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
@@ -82,10 +92,31 @@ def _pooled_dim(feature: str, *, _root_) -> int:
     return _width(feature, _root_=_root_) * _pooled_grid(feature, pool_ops)
 
 
+def class_count(folder: str, default: int) -> int:
+    """Class subfolders of `folder` (torchvision's `find_classes`), or `default`
+    when `folder` is not a folder."""
+    if not (folder and os.path.isdir(folder)):
+        return int(default)
+    try:
+        return len(find_classes(folder)[0])
+    except FileNotFoundError as error:  # a folder without class subfolders
+        raise ValueError(
+            f"${{{NUM_CLASSES}:{default}}}: config.DATA.TRAIN.DATA_PATHS[0]={folder!r} "
+            "has no class subfolders; expected <folder>/<class>/<image> or set "
+            "config.DATA.NUM_CLASSES"
+        ) from error
+
+
+def _num_classes(default: int, *, _root_) -> int:
+    paths = _root_.config.DATA.TRAIN.get("DATA_PATHS", None) or []
+    return class_count(str(paths[0]) if len(paths) else "", default)
+
+
 def register() -> None:
     """Make the resolvers known to OmegaConf (idempotent)."""
     OmegaConf.register_new_resolver(WIDTH, _width, replace=True)
     OmegaConf.register_new_resolver(POOLED_DIM, _pooled_dim, replace=True)
+    OmegaConf.register_new_resolver(NUM_CLASSES, _num_classes, replace=True)
 
 
 register()

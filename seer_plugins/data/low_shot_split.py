@@ -23,7 +23,6 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
 from seer_plugins.checks.errors import ConfigError, OneLineArgumentParser
-from seer_plugins.checks.errors import report as errors_report
 
 
 @dataclass(frozen=True)
@@ -305,7 +304,7 @@ def make_split_report(
 
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
-        prog="make_low_shot_split.py",
+        prog="seer split",
         description="Write a class-balanced, seeded low-shot split file "
         "(SimCLR format: one image file name per line).",
     )
@@ -345,13 +344,17 @@ def _validated(args) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
-    """The tool: prints what it wrote and why; a bad argument is one `error:` line
-    and exit status 2 (SystemExit)."""
+    """`seer split`: writes the split file and prints what it wrote and why.
+
+    Raises:
+        ConfigError: a bad argument or source (`seer split` prints it as one line
+            and exits with status 2); argparse's own errors exit the same way.
+    """
     args = build_parser().parse_args(argv)
+    _validated(args)
+    name = split_name(fraction=args.fraction, per_class=args.per_class)
+    out = args.out or f"{name}_seed{args.seed}.txt"
     try:
-        _validated(args)
-        name = split_name(fraction=args.fraction, per_class=args.per_class)
-        out = args.out or f"{name}_seed{args.seed}.txt"
         report = make_split_report(
             args.source,
             out,
@@ -359,10 +362,10 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
             per_class=args.per_class,
             seed=args.seed,
         )
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        if not isinstance(error, ConfigError):
-            error = ConfigError("source", args.source, str(error))
-        raise SystemExit(errors_report(error)) from None
+    except (ValueError, FileNotFoundError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError("source", args.source, str(error)) from None
     kept = report.kept
     share = len(kept) / report.total
     print(

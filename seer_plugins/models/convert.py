@@ -246,11 +246,45 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> Mapping:
 
 
 def convert_file(
-    input_path: str, output_path: str, to: str, trust_pickle: bool = False
+    input_path: str,
+    output_path: str,
+    to: str,
+    trust_pickle: bool = False,
+    keep_head: bool = False,
 ) -> str:
-    """Load `input_path`, convert, save to `output_path`; returns the source format."""
+    """Load `input_path`, convert, save to `output_path`; returns the source format.
+
+    Prints what it did: the architecture the trunk matches (seer_regnet preset, timm
+    model, `RegNetCfg`) and the heads dropped, or, with `keep_head`, kept (VISSL's
+    heads, e.g. SwAV's projection, which fine-tuning loads; in a timm file they are
+    `vissl_heads.*` keys, see :mod:`seer_plugins.models.convert_report`).
+    """
+    from seer_plugins.models import convert_report as report
+
     checkpoint = load_checkpoint(input_path, trust_pickle)
     source = detect_format(checkpoint)
-    torch.save(convert(checkpoint, to), output_path)
-    logging.info("convert: %s (%s) -> %s (%s)", input_path, source, output_path, to)
+    if source == "timm":
+        state_dict, heads = report.split_kept_heads(_unwrap(checkpoint))
+        classifier = report.describe_timm_classifier(state_dict)
+        checkpoint = state_dict
+    else:
+        heads, classifier = report.vissl_heads(checkpoint), None
+    converted = convert(checkpoint, to)
+    trunk = (
+        timm_to_vissl_trunk(converted)
+        if to == "timm"
+        else vissl_trunk_state_dict(converted)
+    )
+    if keep_head and heads:
+        if to == "timm":
+            converted.update({report.HEAD_PREFIX + k: v for k, v in heads.items()})
+        else:
+            converted["classy_state_dict"]["base_model"]["model"]["heads"] = heads
+    torch.save(converted, output_path)
+    print(f"converted {input_path} ({source}) -> {output_path} ({to})")
+    for line in report.describe_trunk(trunk):
+        print(f"  {line}")
+    for line in (classifier, report.describe_heads(heads, keep_head, to)):
+        if line:
+            print(f"  {line}")
     return source

@@ -1,2 +1,2 @@
-"""The demo: SEER end to end on scikit-learn's digits (:mod:`pipeline`), and its
-tables and plots (:mod:`report`)."""
+"""The demo: SEER end to end on scikit-learn's digits or a user's image folder
+(:mod:`pipeline`, :mod:`folder`), and its tables and plots (:mod:`report`)."""

@@ -1,13 +1,18 @@
-"""The demo: SEER end to end on scikit-learn's digits, on a CPU, from YAML alone.
+"""The demo: SEER end to end on scikit-learn's digits or your images, on a CPU.
 
     python tools/run_demo.py --out demo_output        # `make demo`
     python tools/run_demo.py --out /tmp/demo --quick  # 1 seed, 1 epoch each
+    python tools/run_demo.py --data /my/images --out /tmp/mine  # your folder
 
-Stages: export digits -> SwAV pretraining (`config=pretrain/demo_digits`) ->
+Stages: export digits (or read `--data`, :mod:`seer_plugins.apps.demo.folder`:
+one subfolder per class, or train/ and val/ holding them) -> SwAV pretraining
+(`config=pretrain/demo_digits`) ->
 low-shot split files -> linear evaluation and fine-tuning
 (`config=benchmark/{linear,low_shot}/digits`) at 1% and 10% of the labels, from the
 pretrained trunk ("seer") and from a freshly built one ("random") -> results.json,
-a table and plots (:mod:`seer_plugins.apps.demo.report`). This module only sequences
+a table and plots (:mod:`seer_plugins.apps.demo.report`). On a folder, the number
+of classes comes from it (the benchmark configs' `${seer.num_classes:...}`) and the
+image side from its images (`--image-size`). This module only sequences
 runs: every training is `tools/run_distributed_engines.py` in its own process,
 planned, skipped when finished and read back by :mod:`seer_plugins.apps.sweep`.
 Rerunning the same command resumes.
@@ -40,6 +45,17 @@ FRACTIONS = (0.01, 0.1)
 PARALLEL_RUNS = 2
 DEFAULT_BENCHMARK_EPOCHS = None  # None: the configs' own
 RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# The configs' image side (digits at 32x32); another side is set by size_overrides.
+CONFIG_IMAGE_SIZE = 32
+# (config, split, transform index, name, key) of every image size in the configs.
+SIZED_TRANSFORMS = {
+    "pretrain": [("TRAIN", 0, "ImgPilToMultiCrop", "size_crops")],
+    "benchmark": [
+        ("TRAIN", 0, "RandomResizedCrop", "size"),
+        ("TEST", 0, "Resize", "size"),
+        ("TEST", 1, "CenterCrop", "size"),
+    ],
+}
 
 
 def _stage(text: str) -> None:
@@ -91,7 +107,35 @@ def finetune_head(pretrain_head, finetune_head_params) -> str:
     return override("config.MODEL.HEAD.PARAMS", heads)
 
 
-def pretrain(out: Path, data: Path, epochs: int | None) -> Path:
+def size_overrides(kind: str, size: int) -> list[str]:
+    """Overrides training the `kind` ("pretrain"/"benchmark") configs at `size`
+    pixels: crops of `size`, test images resized to `size * 256 / 224` first
+    (ImageNet's ratio); none at the configs' own size."""
+    if size == CONFIG_IMAGE_SIZE:
+        return []
+    overrides = []
+    for split, index, name, key in SIZED_TRANSFORMS[kind]:
+        value = size * 256 // 224 if name == "Resize" else size
+        value = [value] if key == "size_crops" else value
+        overrides.append(f"config.DATA.{split}.TRANSFORMS.{index}.{key}={value}")
+    return overrides
+
+
+def check_sized_transforms(config, kind: str) -> None:
+    """The transforms `size_overrides` writes to are where it expects them."""
+    for split, index, name, key in SIZED_TRANSFORMS[kind]:
+        transforms = config.DATA[split].TRANSFORMS
+        if index >= len(transforms) or transforms[index].get("name") != name:
+            raise RuntimeError(
+                f"the demo resizes config.DATA.{split}.TRANSFORMS[{index}] ({name}."
+                f"{key}), but the config's transforms are "
+                f"{[t.get('name') for t in transforms]}: update SIZED_TRANSFORMS"
+            )
+
+
+def pretrain(
+    out: Path, data: Path, epochs: int | None, extra: Sequence[str] = ()
+) -> Path:
     """SwAV pretraining through the launcher; returns the final checkpoint."""
     ckpt_dir = out / "pretrain"
     phase = runs_lib.final_checkpoint_phase(ckpt_dir)
@@ -100,6 +144,7 @@ def pretrain(out: Path, data: Path, epochs: int | None) -> Path:
             f"config={PRETRAIN_CONFIG}",
             f"config.DATA.TRAIN.DATA_PATHS=[{data}/train]",
             f"config.CHECKPOINT.DIR={ckpt_dir}",
+            *extra,
         ]
         if epochs is not None:
             overrides.append(f"config.OPTIMIZER.num_epochs={epochs}")
@@ -138,6 +183,7 @@ def plan_sweeps(
     checkpoints: list[tuple[str, str]],
     seeds: Sequence[int],
     epochs: int | None,
+    image_size: int = CONFIG_IMAGE_SIZE,
 ) -> dict[str, Sweep]:
     """One Sweep per protocol; both share `<out>/splits`, runs go to
     `<out>/<protocol>/<init>/<labels>/seed<seed>`."""
@@ -152,8 +198,10 @@ def plan_sweeps(
             f"config.DATA.TEST.DATA_PATHS=[{data}/val]",
             # 1% of digits is 14 images, less than one batch of 16
             "config.DATA.TRAIN.DROP_LAST=false",
+            *size_overrides("benchmark", image_size),
         ]
-        benchmark = compose([f"config={config}"])
+        benchmark = compose([f"config={config}", *overrides])
+        check_sized_transforms(benchmark, "benchmark")
         if protocol == "finetune":
             overrides.append(finetune_head(pretrain_head, benchmark.MODEL.HEAD.PARAMS))
         if epochs is not None:
@@ -218,9 +266,26 @@ def run_benchmarks(sweeps: dict[str, Sweep], parallel: int = PARALLEL_RUNS) -> i
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Rerunning the same command resumes: finished stages are skipped.",
+    )
     parser.add_argument(
-        "--out", default="demo_output", help="output folder (its path must say demo)"
+        "--data",
+        metavar="DIR",
+        help="your images: DIR/<class>/<image> (20%% of each class become val, "
+        "seeded) or DIR/train/<class>/... and DIR/val/<class>/... "
+        "(default: scikit-learn's digits)",
+    )
+    parser.add_argument(
+        "--out", default="demo_output", help="output folder (default: demo_output)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        metavar="PX",
+        help="side of the training crops (default: digits 32; a folder's median "
+        "shorter side, a multiple of 32 in [32, 224])",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
@@ -241,36 +306,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data(args, out: Path) -> tuple[Path, int]:
+    """The data folder (train/, val/) and the image side, announced."""
+    from seer_plugins.apps.demo import folder
+    from seer_plugins.checks.errors import ConfigError
+
+    if args.data:
+        data, text = folder.prepare(args.data, out / "data")
+        _stage(f"data: {text}")
+        size = args.image_size or folder.image_size(data / "train")
+    else:
+        from seer_plugins.data.digits import export_digits
+
+        data = out / "data"
+        _stage(f"exporting digits to {data}")
+        print(export_digits(data))
+        size = args.image_size or CONFIG_IMAGE_SIZE
+    if size < folder.MIN_SIZE or size % folder.STRIDE:
+        raise ConfigError(
+            "--image-size", size, "is not a multiple of 32 of at least 32", "e.g. 64"
+        )
+    print(f"images: {size}x{size} crops", flush=True)
+    return data, size
+
+
+def pretrain_overrides(data: Path, size: int, epochs: int | None) -> list[str]:
+    """Image size and, when the folder holds fewer training images than one batch
+    (the pretraining drops a last partial batch), a smaller batch; says how long."""
+    from seer_plugins.apps.demo import folder
+    from seer_plugins.config.compose import compose
+
+    overrides = size_overrides("pretrain", size)
+    config = compose([f"config={PRETRAIN_CONFIG}", *overrides])
+    check_sized_transforms(config, "pretrain")
+    batch = config.DATA.TRAIN.BATCHSIZE_PER_REPLICA
+    images = folder.train_images(data / "train")
+    if images < batch:
+        batch = 2 ** (images.bit_length() - 1)
+        overrides.append(f"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA={batch}")
+    epochs = epochs or config.OPTIMIZER.num_epochs
+    print(
+        f"pretraining: {images} images, batch {batch}, {epochs} epochs = "
+        f"{epochs * (images // batch)} iterations",
+        flush=True,
+    )
+    return overrides
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.seeds, args.pretrain_epochs, args.benchmark_epochs = [0], 1, 1
     out = Path(args.out).resolve()
-    if "demo" not in str(out):
-        raise SystemExit(
-            f"--out {args.out}: the demo writes and resumes into this folder; "
-            "give a path containing 'demo' (e.g. demo_output) so it is never "
-            "mistaken for real runs"
-        )
     start = time.monotonic()
     import seer_plugins  # noqa: F401  compat shims before VISSL is imported
     from seer_plugins.apps.demo import report as demo_report
-    from seer_plugins.data.digits import export_digits
 
-    data = out / "data"
-    _stage(f"exporting digits to {data}")
-    print(export_digits(data))
-    seer = pretrain(out, data, args.pretrain_epochs)
+    data, size = _data(args, out)
+    extra = pretrain_overrides(data, size, args.pretrain_epochs)
+    seer = pretrain(out, data, args.pretrain_epochs, extra)
     _stage("random-init checkpoint")
     checkpoints = [("seer", str(seer)), ("random", str(random_init(out, data)))]
-    sweeps = plan_sweeps(out, data, checkpoints, args.seeds, args.benchmark_epochs)
+    sweeps = plan_sweeps(
+        out, data, checkpoints, args.seeds, args.benchmark_epochs, image_size=size
+    )
     _stage(f"low-shot splits in {out / 'splits'}")
     for sweep in sweeps.values():
         sweep.check_inputs()  # writes the split files that are missing
     failed = run_benchmarks(sweeps)
     _stage("results")
     records = demo_report.collect(sweeps)
-    demo_report.write_outputs(records, out, out / "pretrain")
+    name = Path(args.data).name if args.data else "digits"
+    demo_report.write_outputs(records, out, out / "pretrain", data_name=name)
     seconds = time.monotonic() - start
     demo_report.write_timing(out, seconds, vars(args))
     print(f"\ntotal wall time: {seconds / 60:.1f} min; outputs in {out}")

@@ -70,7 +70,7 @@ def read_loss_curve(checkpoint_dir: str | os.PathLike) -> tuple[list, list]:
     return iterations, [points[i] for i in iterations]
 
 
-def plot_loss(checkpoint_dir, path: Path) -> None:
+def plot_loss(checkpoint_dir, path: Path, data_name: str = "digits") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,7 +79,7 @@ def plot_loss(checkpoint_dir, path: Path) -> None:
     iterations, losses = read_loss_curve(checkpoint_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(iterations, losses, marker="." if len(losses) < 30 else None)
-    ax.set(xlabel="iteration", ylabel="SwAV loss", title="Pretraining on digits")
+    ax.set(xlabel="iteration", ylabel="SwAV loss", title=f"Pretraining on {data_name}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -118,10 +118,12 @@ def plot_accuracy(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(records: list[dict], out: Path, pretrain_dir: Path) -> None:
+def write_outputs(
+    records: list[dict], out: Path, pretrain_dir: Path, data_name: str = "digits"
+) -> None:
     (out / "results.json").write_text(json.dumps(records, indent=2) + "\n")
     print(format_table(records))
-    plot_loss(pretrain_dir, out / "pretrain_loss.png")
+    plot_loss(pretrain_dir, out / "pretrain_loss.png", data_name)
     plot_accuracy(records, out / "accuracy.png")
     print(f"wrote {out / 'results.json'}, pretrain_loss.png, accuracy.png")
 

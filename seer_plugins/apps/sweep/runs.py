@@ -6,7 +6,9 @@ there:
 
 - `finished`: a final checkpoint (`model_final_checkpoint_*.torch`, VISSL's own
   "training succeeded" test, after which its launcher refuses to train again) and,
-  in `metrics.json`, the test after that last training phase;
+  in `metrics.json`, the test after that last training phase; or, for a kNN run
+  (which trains nothing and writes no checkpoint), its results file
+  (:mod:`seer_plugins.engines.knn_results`);
 - `no final test`: a final checkpoint without that test (the run died while
   testing): VISSL would not resume it; delete the folder to rerun;
 - `partial`: checkpoints but no final one; rerunning resumes (AUTO_RESUME);
@@ -32,6 +34,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from seer_plugins.apps.sweep.results import final_test_accuracy
 from seer_plugins.checks.errors import ConfigError
 from seer_plugins.data.low_shot_split import split_name
+from seer_plugins.engines import knn_results
 
 FINAL_CHECKPOINT = re.compile(r"model_final_checkpoint_phase(\d+)(_shard\d+)?\.torch$")
 RUN_FILE = "sweep_run.json"
@@ -155,6 +158,8 @@ def final_checkpoint_phase(run_dir: str | os.PathLike) -> int | None:
 def run_status(run_dir: str | os.PathLike) -> str:
     """One of finished, no final test, submitted, partial, new (module docstring)."""
     run_dir = Path(run_dir)
+    if knn_results.is_finished(run_dir):
+        return "finished"
     final_phase = final_checkpoint_phase(run_dir)
     if final_phase is not None:
         accuracy = final_test_accuracy(run_dir)

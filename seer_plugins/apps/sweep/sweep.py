@@ -13,7 +13,9 @@ leak into the next; with `--slurm` each run is submitted as its own job. Finishe
 runs are skipped (see :mod:`seer_plugins.apps.sweep.runs`), so rerunning the same
 command resumes a sweep; a recorded run whose overrides changed is refused, or rerun
 with `--rerun-changed`. The tables list every run recorded in the sweep folder;
-`--collect --out DIR` rebuilds them from disk alone.
+`--collect --out DIR` rebuilds them from disk alone. Beside
+`results.md` and `results.csv`, `results.png` plots top-1 per label subset and
+checkpoint (:mod:`seer_plugins.apps.plots.results`).
 """
 
 import subprocess
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from seer_plugins.apps.plots.results import plot_results
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.results import (
     ResultRow,
@@ -220,7 +223,10 @@ class Sweep:
         return rows
 
     def write_tables(self, failed: Collection[str] = ()):
-        return write_results(self.rows(failed), self.out_dir, title=self.config)
+        rows = self.rows(failed)
+        tables = write_results(rows, self.out_dir, title=self.config)
+        plot_results(rows, self.out_dir, title=self.config)  # results.png
+        return tables
 
     def run_local(self, spec: RunSpec) -> int:
         """One run in its own process; its output goes to `<run_dir>/launch.log`."""
