@@ -20,6 +20,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import vissl.utils.hydra_config as vissl_hydra_config
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -32,15 +33,10 @@ from hydra.errors import (
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 from vissl.config import AttrDict, check_cfg_version
-from vissl.utils.hydra_config import (
-    convert_fsdp_dtypes,
-    infer_and_assert_hydra_config,
-    save_attrdict_to_disk,
-)
+from vissl.utils.hydra_config import convert_fsdp_dtypes, save_attrdict_to_disk
 
 from seer_plugins.checks.errors import ConfigError
 from seer_plugins.checks.unknown_keys import lookup, unknown_key_error, unknown_keys
-from seer_plugins.compat.apex_config import translate_apex_settings
 from seer_plugins.config import hydra_errors
 from seer_plugins.config import source as config_source
 from seer_plugins.config.data_paths import follow_data_paths
@@ -51,7 +47,6 @@ from seer_plugins.config.defaults import (
 )
 from seer_plugins.config.inference import run_config_checks, run_config_inferrers
 from seer_plugins.config.paths import configs_dir
-from seer_plugins.config.swav_head_inference import vissl_swav_inference_accepts_ours
 
 SEARCHPATH_KEY = "hydra.searchpath"
 # os.pathsep-separated config folders of other projects, searched before ours.
@@ -259,9 +254,9 @@ def compose_with_args(
     config = args.config
     follow_data_paths(config, _command_line_keys(overrides))
     run_config_checks(config)
-    translate_apex_settings(config)
-    with vissl_swav_inference_accepts_ours(config):
-        infer_and_assert_hydra_config(config)
+    # Through the module: seer_plugins.patches.vissl_inference wraps it (the apex
+    # translation, our SwAV head) for VISSL's own entry points and for us alike.
+    vissl_hydra_config.infer_and_assert_hydra_config(config)
     run_config_inferrers(config)
     if check is not None:
         check(config)

@@ -26,6 +26,7 @@ import os
 from omegaconf import OmegaConf
 from torchvision.datasets.folder import find_classes
 
+from seer_plugins.checks.errors import ConfigError
 from seer_plugins.models.regnet_params import CONFIG_KEY, resolve_params, stage_specs
 
 WIDTH = "seer.width"
@@ -44,14 +45,18 @@ def _model(root):
 def feature_width(feature: str, trunk_config, trunk_name: str = "seer_regnet") -> int:
     """Channels of `feature` for the trunk `trunk_config` (MODEL.TRUNK.SEER_REGNET)."""
     if trunk_name != "seer_regnet":
-        raise ValueError(
-            f"${{{WIDTH}:{feature}}} reads MODEL.TRUNK.SEER_REGNET, but "
-            f"MODEL.TRUNK.NAME={trunk_name!r}: write the width out for this trunk"
+        raise ConfigError(
+            "config.MODEL.TRUNK.NAME",
+            trunk_name,
+            f"${{{WIDTH}:{feature}}} reads MODEL.TRUNK.SEER_REGNET",
+            "write the width out for this trunk",
         )
     if feature not in FEATURES:
-        raise ValueError(
-            f"${{{WIDTH}:{feature}}}: {feature!r} is not a trunk feature; valid: "
-            f"{list(FEATURES)}"
+        raise ConfigError(
+            f"${{{WIDTH}:{feature}}}",
+            feature,
+            "is not a trunk feature",
+            f"valid: {list(FEATURES)}",
         )
     params = resolve_params(trunk_config, CONFIG_KEY)
     if feature == "conv1":
@@ -76,13 +81,19 @@ def _pooled_grid(feature: str, pool_ops) -> int:
             return math.prod(size)
         if op == "Identity" and feature in _FLAT_FEATURES:
             return 1
-        raise ValueError(
-            f"${{{POOLED_DIM}:{feature}}}: pool op {op!r} for {feature!r} in "
-            f"{POOL_OPS_KEY} has no known output size; valid: {list(_SIZED_POOLS)} "
-            f"with an output size, or Identity on {list(_FLAT_FEATURES)}"
+        raise ConfigError(
+            f"config.{POOL_OPS_KEY}",
+            op,
+            f"pool op for {feature!r} has no known output size (for "
+            f"${{{POOLED_DIM}:{feature}}})",
+            f"valid: {list(_SIZED_POOLS)} with an output size, or Identity on "
+            f"{list(_FLAT_FEATURES)}",
         )
-    raise ValueError(
-        f"${{{POOLED_DIM}:{feature}}}: {POOL_OPS_KEY} has no entry for {feature!r}"
+    raise ConfigError(
+        f"config.{POOL_OPS_KEY}",
+        [entry[0] for entry in pool_ops or []],
+        f"has no entry for {feature!r} (for ${{{POOLED_DIM}:{feature}}})",
+        f"add one for {feature!r}",
     )
 
 
@@ -100,10 +111,11 @@ def class_count(folder: str, default: int) -> int:
     try:
         return len(find_classes(folder)[0])
     except FileNotFoundError as error:  # a folder without class subfolders
-        raise ValueError(
-            f"${{{NUM_CLASSES}:{default}}}: config.DATA.TRAIN.DATA_PATHS[0]={folder!r} "
-            "has no class subfolders; expected <folder>/<class>/<image> or set "
-            "config.DATA.NUM_CLASSES"
+        raise ConfigError(
+            "config.DATA.TRAIN.DATA_PATHS[0]",
+            folder,
+            f"has no class subfolders (for ${{{NUM_CLASSES}:{default}}})",
+            "expected <folder>/<class>/<image>, or set config.DATA.NUM_CLASSES",
         ) from error
 
 

@@ -7,9 +7,9 @@ tests: `compose_hydra_configuration` then `convert_to_attrdict`, before
 VISSL's asserts ("Apex must be available to use LARC", "Apex is not available").
 Every such config goes through `vissl.utils.hydra_config.infer_and_assert_hydra_config`
 (`convert_to_attrdict` calls it by its module name): :func:`install` wraps it so
-that it first runs :func:`seer_plugins.compat.apex_config.translate_apex_settings`.
-The translation is idempotent, so our own compose, which translates before calling
-VISSL's inference, is unaffected.
+that it first runs :func:`seer_plugins.compat.apex_config.translate_apex_settings`
+and lets VISSL's SwAV inference accept `seer_swav_head`. Our own compose calls VISSL's
+inference through the same module attribute, so both paths run the same code.
 """
 
 import functools
@@ -17,15 +17,18 @@ import functools
 import vissl.utils.hydra_config as vissl_hydra_config
 
 from seer_plugins.compat.apex_config import translate_apex_settings
+from seer_plugins.config.swav_head_inference import vissl_swav_inference_accepts_ours
 
 _vissl_infer = vissl_hydra_config.infer_and_assert_hydra_config
 
 
 @functools.wraps(_vissl_infer)
 def infer_with_apex_translation(cfg):
-    """VISSL's `infer_and_assert_hydra_config`, after the apex translation."""
+    """VISSL's `infer_and_assert_hydra_config`, after the apex translation, with
+    `seer_swav_head` accepted by its SwAV inference (:mod:`swav_head_inference`)."""
     translate_apex_settings(cfg)
-    return _vissl_infer(cfg)
+    with vissl_swav_inference_accepts_ours(cfg):
+        return _vissl_infer(cfg)
 
 
 def install() -> None:
