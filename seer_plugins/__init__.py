@@ -35,10 +35,15 @@ from seer_plugins.hooks import nan_guard  # noqa: E402,F401  hook: seer_nan_guar
 # isort: on
 
 # -- Patches of VISSL's behaviour ---------------------------------------------------
-from seer_plugins.patches import atomic_checkpoints, disk_sources  # noqa: E402
+from seer_plugins.patches import (  # noqa: E402
+    atomic_checkpoints,
+    disk_sources,
+    weights_init,
+)
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
+weights_init.install()  # WEIGHTS_INIT also loads into padded blocks (pad_group_width_to)
 
 # -- The package's face ---------------------------------------------------------------
 from seer_plugins.config.compose import compose  # noqa: E402
