@@ -9,21 +9,22 @@ On CPU there is nothing to count (`supported` is False).
 
 Per training iteration of `config=pretrain/seer_1b` (fp16), the host reads in
 seer_plugins' step, loss and hooks (a "drain" waits for new GPU work; the others
-come right after one and wait for nothing):
+come right after one and wait for nothing), 5 in all:
 
 - the loss's non-finite check before dumping scores (`output_dir` set): drains
   the forward and the loss;
 - the train step's read of the loss (`task.losses`, VISSL's contract; kept as
-  `task.last_batch.loss_value` for the hooks): right after it;
+  `task.last_batch.loss_value` for the hooks) and `seer_nan_guard`'s read of the
+  model output's finiteness (a flag computed on the device after the forward):
+  right after it;
 - torch's GradScaler reads `found_inf` in `step` (fp16 only): drains the backward;
-- `seer_nan_guard` after the update (all parameters finite before a checkpoint
-  may save them): drains the optimizer step.
+- `seer_nan_guard` after the update, one flag for all 373 parameter tensors (all
+  finite before a checkpoint may save them): drains the optimizer step.
 
-Removed (issue 16): `seer_nan_guard`'s read of the model output's finiteness in
-`on_forward` (a drain of the forward; the flag is now read with the loss),
-`seer_nan_guard`'s, `seer_collapse_warning`'s and `seer_progress_bar`'s reads of
-the loss tensor (they take the step's value). VISSL's own hooks (loss logging
-every `LOG_FREQUENCY`, perf stats) read on their own.
+Before issue 16 there were up to 381: `seer_nan_guard` copied one norm per tensor
+to the host (2 for the model output, 373 for the parameters) and read the loss
+tensor again, as did `seer_collapse_warning` and `seer_progress_bar`. VISSL's own
+hooks (loss logging every `LOG_FREQUENCY`, perf stats) read on their own.
 """
 
 import collections
