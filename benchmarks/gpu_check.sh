@@ -12,8 +12,9 @@
 # --out: default $OUT if set, else ./gpu_check_out. --wheels: default .whl (built by
 # benchmarks/make_gpu_wheels.sh); --dry-run runs in the current environment unless
 # --wheels is given (then it installs them as on the GPU: a bare Python with torch
-# checks the folder). $PYTHON picks the interpreter. Every step has a time limit; a failed or timed-out step is recorded
-# (with its log) and the next one runs. Steps are ordered by importance: when the
+# checks the folder). $PYTHON picks the interpreter. Every step has a time limit
+# (`timeout` ends its whole process group); a failed or timed-out step is recorded
+# with its log and the next one runs. Steps are ordered by importance: when the
 # budget (default 510 s, 270 s dry) runs out, the remaining ones are skipped.
 set -uo pipefail
 
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --out) OUT_DIR="$2"; shift 2 ;;
     --wheels) WHEELS="$2"; WHEELS_GIVEN=1; shift 2 ;;
     --budget) BUDGET="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument $1 (valid: --dry-run, --out DIR, --wheels DIR, --budget S)" >&2; exit 2 ;;
   esac
 done
@@ -53,16 +54,24 @@ if [ "$DRY_RUN" = 1 ]; then
           config/pretrain/seer/models=regnety_tiny
           "config.DATA.TRAIN.TRANSFORMS.0.size_crops=[32,16]")
   LAUNCH_BATCH=8; LAUNCH_ITERS=6; SYNC_AT=3
-  CKPT_ROOT=/tmp
+  CKPT_ROOT="${TMPDIR:-/tmp}"
 else
   BUDGET="${BUDGET:-510}"
   TP=(--device cuda --iters 10 --warmup 3)
   B16=16; B32=32; B64=64; FP16=fp16; PAD=8; COMPILE_CAP=150
   LAUNCH=(config=pretrain/seer_1b)  # fp16, SyncBN, LARC, activation checkpointing
   LAUNCH_BATCH=16; LAUNCH_ITERS=20; SYNC_AT=15
-  CKPT_ROOT=/dev/shm
+  # The final checkpoint (~11 GB for SEER 1.3B) goes to memory when there is room;
+  # data loader workers pass batches through /dev/shm (containers often give 64 MB).
+  SHM_KB="$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2 {print $4}')"
+  SHM_KB="${SHM_KB:-0}"
+  CKPT_ROOT=/tmp
+  [ "$SHM_KB" -gt 20000000 ] && [ -w /dev/shm ] && CKPT_ROOT=/dev/shm
+  if [ "$SHM_KB" -lt 4000000 ]; then
+    echo "gpu_check: /dev/shm has $((SHM_KB / 1024)) MB free: data loading in the main process"
+    LAUNCH+=(config.DATA.NUM_DATALOADER_WORKERS=0)
+  fi
 fi
-[ -w "$CKPT_ROOT" ] || CKPT_ROOT=/tmp
 LEVERS=(--cudnn-benchmark --pad-group-width-to "$PAD" --channels-last)
 
 elapsed() { echo $(( $(date +%s) - START )); }
@@ -124,8 +133,16 @@ echo "gpu_check: out $OUT_DIR, budget ${BUDGET}s, dry run $DRY_RUN, python $PYTH
 if [ "$DRY_RUN" = 1 ] && [ "$WHEELS_GIVEN" = 0 ]; then
   record install "SKIPPED (dry run)" 0 "-" "the current environment"
   export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+elif ! ls "$WHEELS"/*.whl > /dev/null 2>&1; then
+  record install "FAILED (no wheels)" 0 "-" \
+    "no $WHEELS/*.whl: run benchmarks/make_gpu_wheels.sh, carry .whl"
+  export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 else
   rm -rf "$SITE"
+  built_for="$(sed -n 's/^python_version=//p' "$WHEELS/MANIFEST.txt" 2>/dev/null)"
+  running="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  [ -z "$built_for" ] || [ "$built_for" = "$running" ] || echo "gpu_check: the" \
+    "wheels were built for Python $built_for, this is $running"
   step install 120 "$PYTHON" -m pip install --no-index --no-deps --no-compile -q \
     --target "$SITE" "$WHEELS"/*.whl
   export PYTHONPATH="$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}"

@@ -16,6 +16,7 @@ import argparse
 import datetime
 import json
 import re
+import shutil
 from pathlib import Path
 
 # Numerics (issue 16): the fast setup's first losses against the plain one's,
@@ -196,7 +197,7 @@ def environment() -> dict:
     for module in ("torchvision", "numpy", "timm", "hydra", "omegaconf", "vissl"):
         try:
             env[module] = getattr(importlib.import_module(module), "__version__", "?")
-        except Exception as error:  # noqa: BLE001  (reported, not raised)
+        except Exception as error:  # reported in the JSON, not raised
             env[module] = f"not importable: {error}"
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
@@ -208,6 +209,8 @@ def environment() -> dict:
         }
     else:
         env["device_name"] = "cpu"
+    if Path("/dev/shm").is_dir():
+        env["dev_shm_free_gb"] = shutil.disk_usage("/dev/shm").free / 1e9
     repo = Path(__file__).resolve().parents[3]
     git = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
