@@ -12,7 +12,8 @@ Settings (`config.HOOKS.SEER_THROUGHPUT`):
 
 MFU counts the FLOPs of one real training forward with torch's `FlopCounterMode`
 (the first iteration of the first phase), times 3 for forward + backward, over the
-measured iteration time. Iteration time runs from one `on_step` to the next, so it
+measured iteration time (with `pad_group_width_to`, the padding's ~1% of extra
+multiply-adds is counted too). Iteration time runs from one `on_step` to the next, so it
 includes data loading, as a user's wall clock does.
 """
 
