@@ -41,17 +41,17 @@ from seer_plugins.patches import (  # noqa: E402
     atomic_checkpoints,
     cpu_feature_extraction,
     disk_sources,
-    verified_weights_init,
     vissl_inference,
     vissl_logging,
+    weights_init,
 )
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
-verified_weights_init.install()  # WEIGHTS_INIT must initialise the whole trunk
+weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
 cpu_feature_extraction.install()  # extract_features runs on CPU too
-vissl_inference.install()  # VISSL's own config path translates apex settings
+vissl_inference.install()  # VISSL's own config path: apex translation, our head
 
 # -- The package's face ---------------------------------------------------------------
 from seer_plugins.config.compose import compose  # noqa: E402

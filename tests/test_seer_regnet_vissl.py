@@ -11,6 +11,8 @@ import seer_plugins  # first: its compat shims must run before VISSL is imported
 from vissl.models import build_model
 from vissl.utils.checkpoint import CheckpointLoader
 
+from seer_plugins.models.group_padding import stores_padding
+
 SIMCLR = "config=test/cpu_test/test_cpu_regnet_simclr"
 # The stock CPU test config's RegNet, spelled out for seer_regnet.
 SMALL = {"depth": 13, "w_0": 24, "w_a": 35.5, "w_m": 2.49, "group_width": 8}
@@ -133,6 +135,27 @@ def test_stock_vissl_checkpoint_loads_with_identical_features(stock_checkpoint, 
         found = model.trunk(x, FEATURES)
     for name, a, b in zip(FEATURES, expected, found, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_stock_checkpoint_loads_into_padded_groups(stock_checkpoint, caplog):
+    """WEIGHTS_INIT into a trunk whose groups are stored padded (8 -> 16): the
+    published weights arrive (VISSL copies into state-dict tensors, which padded
+    blocks return as copies) and the features are the stock model's."""
+    stock, path = stock_checkpoint
+    model = _load_into(
+        ["++config.MODEL.TRUNK.SEER_REGNET.pad_group_width_to=16"], path, caplog
+    )
+    assert stores_padding(model.trunk)
+    for (name, a), b in zip(
+        stock.state_dict().items(), model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = stock.trunk(x, FEATURES)
+        found = model.trunk(x, FEATURES)
+    for name, a, b in zip(FEATURES, expected, found, strict=True):
+        torch.testing.assert_close(a, b, msg=name)
 
 
 def test_linear_evaluation_on_seer_regnet_features(stock_checkpoint, caplog):

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from gpu import needs_gpu
 
 from seer_plugins.losses import SeerSwAVCriterion, SeerSwAVLoss
 
@@ -206,9 +207,6 @@ def test_from_config_errors_teach():
         loss(output, None)
     with pytest.raises(ValueError, match="embedding"):
         loss(output[1], None)
-
-
-needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 
 @needs_gpu

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from gpu import needs_gpu
 
 from seer_plugins.apps.throughput.run import parse_crops
 from seer_plugins.apps.throughput.setups import BenchOptions, multicrop_groups
@@ -94,7 +94,7 @@ def test_crops_and_options():
         BenchOptions(amp="fp8")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@needs_gpu
 def test_gpu_run_with_levers(tmp_path):
     report, _ = _run_script(
         tmp_path,

@@ -13,7 +13,7 @@ import torch
 
 from seer_plugins.apps.throughput.measure import time_steps
 from seer_plugins.apps.throughput.setups import BenchOptions, build_ours
-from seer_plugins.models.group_padding import SeerPaddedGroupConv2d
+from seer_plugins.models.group_padding import SeerPaddedBottleneckBlock
 from seer_plugins.models.regnet_params import RegNetParams
 
 # Group width 11: every stage's 3x3 convolution gets padded (11 -> 16).
@@ -55,7 +55,7 @@ def test_fast_setup_gives_the_plain_losses(lever, plain):
     setup, losses, state = _train(dataclasses.replace(PLAIN, **lever))
     if "pad_group_width_to" in lever:
         padded = [
-            m for m in setup.model.modules() if isinstance(m, SeerPaddedGroupConv2d)
+            m for m in setup.model.modules() if isinstance(m, SeerPaddedBottleneckBlock)
         ]
         assert len(padded) == 6  # one per block
     assert len(losses) == len(plain_losses) == 3

@@ -13,7 +13,7 @@ fine-tuning); they are reported.
 
 Used twice, with one plan: by the launcher's preflight on a model built on the meta
 device (before any process starts), and after VISSL's own load
-(:mod:`seer_plugins.patches.verified_weights_init`), which also covers VISSL's entry
+(:mod:`seer_plugins.patches.weights_init`), which also covers VISSL's entry
 points.
 """
 

@@ -22,6 +22,7 @@ from classy_vision.generic.distributed_util import is_primary
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import loss_capabilities, register_hook
 from seer_plugins.models.wrappers import unwrap
+from seer_plugins.trainer.train_step import last_loss_value
 
 CONFIG_KEY = "SEER_COLLAPSE_WARNING"
 
@@ -90,7 +91,7 @@ class SeerCollapseWarningHook(SeerHook):
         # task.iteration was advanced after the step: the step's own index is - 1.
         if task.iteration - 1 < start:
             return
-        self._losses.append(float(task.last_batch.loss))
+        self._losses.append(last_loss_value(task))
         near = len(self._losses) == self.window and is_near_collapse(
             self._losses, collapse_value, self.relative_tolerance
         )

@@ -10,8 +10,9 @@ This hook replaces both: it is wanted when `HOOKS.CHECK_NAN` is on (VISSL's defa
 and switches that key off, so VISSL's hooks do not run. It raises
 `FloatingPointError` naming the iteration:
 
-- `on_forward`: a non-finite model output (the input and output are saved for
-  debugging as `rank<R>_nan_model_output.pth` / `rank<R>_nan_input_sample.pth`);
+- `on_forward` (read with the loss, in `on_loss_and_meter`: one host sync fewer):
+  a non-finite model output (the input and output are saved for debugging as
+  `rank<R>_nan_model_output.pth` / `rank<R>_nan_input_sample.pth`);
 - `on_loss_and_meter`: a non-finite loss (all-reduced, so every rank stops), before
   backward and the update;
 - `on_update`: a non-finite parameter after the update, before `on_step` and
@@ -23,6 +24,7 @@ hooks that change parameters in `on_update` (prototype normalisation) run first.
 """
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -30,6 +32,7 @@ from classy_vision.generic.distributed_util import get_rank
 
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
+from seer_plugins.trainer.train_step import last_loss_value
 
 HOOK_NAME = "seer_nan_guard"
 # Last of the plugin hooks: it checks the parameters after every other update.
@@ -40,14 +43,20 @@ def nan_checks_wanted(config) -> bool:
     return bool(config.HOOKS.get("CHECK_NAN", False))
 
 
-def _all_finite(tensors) -> bool:
+def _finite_flag(tensors) -> torch.Tensor | None:
+    """A 0-d bool tensor on the tensors' device (no host sync), None if none."""
     tensors = [t for t in tensors if t.is_floating_point()]
     if not tensors:
-        return True
-    # One reduction per tensor, one host sync for all: a non-finite element makes
-    # its tensor's norm non-finite.
+        return None
+    # One reduction per tensor: a non-finite element makes its tensor's norm
+    # non-finite.
     norms = torch._foreach_norm([t.detach() for t in tensors])
-    return bool(torch.isfinite(torch.stack([n.float().cpu() for n in norms])).all())
+    return torch.isfinite(torch.stack([n.float() for n in norms])).all()
+
+
+def _all_finite(tensors) -> bool:
+    flag = _finite_flag(tensors)
+    return True if flag is None else bool(flag)  # one host sync for all
 
 
 def _flatten(output):
@@ -71,6 +80,10 @@ def last_checkpoint(folder) -> str:
 class SeerNanGuardHook(SeerHook):
     """Raises FloatingPointError at the first non-finite output, loss or weight."""
 
+    def __init__(self):
+        super().__init__()
+        self._output_finite: torch.Tensor | None = None
+
     @classmethod
     def from_config(cls, config):
         return cls()
@@ -85,9 +98,15 @@ class SeerNanGuardHook(SeerHook):
         raise FloatingPointError(message)
 
     def on_forward(self, task) -> None:
-        output = task.last_batch.model_output
-        if _all_finite(_flatten(output)):
+        # Read with the loss, which the step reads from the device anyway: no
+        # host sync of its own between the forward and the loss.
+        self._output_finite = _finite_flag(_flatten(task.last_batch.model_output))
+
+    def _check_output(self, task) -> None:
+        flag, self._output_finite = self._output_finite, None
+        if flag is None or bool(flag):
             return
+        output = task.last_batch.model_output
         if task.checkpoint_folder:
             folder, rank = Path(task.checkpoint_folder), get_rank()
             torch.save(output, folder / f"rank{rank}_nan_model_output.pth")
@@ -97,9 +116,10 @@ class SeerNanGuardHook(SeerHook):
         self._stop(task, "non-finite model output")
 
     def on_loss_and_meter(self, task) -> None:
-        loss = task.last_batch.loss
-        if not torch.isfinite(loss.detach()).all():
-            self._stop(task, f"non-finite loss {loss.item()}")
+        self._check_output(task)
+        loss = last_loss_value(task)
+        if not math.isfinite(loss):
+            self._stop(task, f"non-finite loss {loss}")
 
     def on_update(self, task) -> None:
         if not task.train:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from seer_plugins.config.derived import global_batch_size
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
+from seer_plugins.trainer.train_step import last_loss_value
 
 
 @register_hook("seer_progress_bar", order=70)
@@ -59,7 +60,7 @@ class SeerProgressBarHook(SeerHook):
             )
         self._last = now
         postfix = {
-            "loss": f"{float(task.last_batch.loss):.4f}",
+            "loss": f"{last_loss_value(task):.4f}",
             "lr": f"{_lr(task):.4g}",
         }
         if self._seconds:

@@ -4,11 +4,16 @@ Settings (`config.HOOKS.SEER_THROUGHPUT`):
 - `LOG_FREQUENCY`: log every N iterations (0: `config.LOG_FREQUENCY`);
 - `PEAK_TFLOPS`: the accelerator's peak per process, in TFLOP/s. 0 looks up the
   dense bf16/fp16 tensor-core peak of known NVIDIA GPUs; MFU is reported when a
-  peak is known (set it to get MFU on other devices, CPU included).
+  peak is known (set it to get MFU on other devices, CPU included);
+- `COUNT_HOST_SYNCS_AT`: count the host synchronisations of one whole iteration
+  from this iteration's `on_step` to the next (CUDA; 0: off), logged as
+  `host syncs in one iteration: N (file:line xK, ...)`
+  (seer_plugins/trainer/host_syncs.py).
 
 MFU counts the FLOPs of one real training forward with torch's `FlopCounterMode`
 (the first iteration of the first phase), times 3 for forward + backward, over the
-measured iteration time. Iteration time runs from one `on_step` to the next, so it
+measured iteration time (with `pad_group_width_to`, the padding's ~1% of extra
+multiply-adds is counted too). Iteration time runs from one `on_step` to the next, so it
 includes data loading, as a user's wall clock does.
 """
 
@@ -22,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from seer_plugins.config.derived import global_batch_size
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
+from seer_plugins.trainer.host_syncs import HostSyncCounter
 
 CONFIG_KEY = "SEER_THROUGHPUT"
 
@@ -83,6 +89,7 @@ class SeerThroughputHook(SeerHook):
         images_per_iteration: global images per iteration.
         log_frequency: log every this many iterations.
         peak_tflops: peak TFLOP/s per process; None: look it up on GPU.
+        count_host_syncs_at: iteration whose host syncs are counted (0: none).
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class SeerThroughputHook(SeerHook):
         images_per_iteration: int,
         log_frequency: int,
         peak_tflops: float | None = None,
+        count_host_syncs_at: int = 0,
     ):
         super().__init__()
         self.images_per_iteration = images_per_iteration
@@ -101,6 +109,8 @@ class SeerThroughputHook(SeerHook):
         self._counter: ForwardFlopCounter | None = None
         self._last: float | None = None
         self._times: list[float] = []
+        self.count_host_syncs_at = count_host_syncs_at
+        self.host_syncs: HostSyncCounter | None = None
 
     @classmethod
     def from_config(cls, config):
@@ -110,6 +120,7 @@ class SeerThroughputHook(SeerHook):
             images_per_iteration=global_batch_size(config),
             log_frequency=settings.get("LOG_FREQUENCY") or config.LOG_FREQUENCY,
             peak_tflops=settings.get("PEAK_TFLOPS") or None,
+            count_host_syncs_at=settings.get("COUNT_HOST_SYNCS_AT") or 0,
         )
 
     def _resolve_peak(self, task) -> None:
@@ -144,6 +155,23 @@ class SeerThroughputHook(SeerHook):
         self._last = now
         if self._times and task.iteration % self.log_frequency == 0:
             self._report(task)
+        self._count_host_syncs(task)
+
+    def _count_host_syncs(self, task) -> None:
+        if not self.count_host_syncs_at:
+            return
+        counter = self.host_syncs
+        if counter is not None and counter.counting:
+            counter.stop()
+        elif counter is None and task.iteration == self.count_host_syncs_at:
+            counter = self.host_syncs = HostSyncCounter()
+            counter.start()
+            if counter.counting:
+                return
+        else:
+            return
+        if is_primary():
+            logging.info("host syncs in one iteration: %s", counter.summary())
 
     def _report(self, task) -> None:
         seconds = sum(self._times) / len(self._times)
@@ -157,6 +185,8 @@ class SeerThroughputHook(SeerHook):
             logging.info("iter %d %s", task.iteration, message)
 
     def on_phase_end(self, task) -> None:
+        if self.host_syncs is not None:
+            self.host_syncs.stop()
         if self._counter is not None:
             self._counter.remove()
             self._counter = None

@@ -31,7 +31,7 @@ from vissl.models.trunks import register_model_trunk
 from seer_plugins.checks.errors import ConfigError
 from seer_plugins.checks.head_widths import check_head_input_width
 from seer_plugins.models.activation_checkpointing import checkpointed_forward
-from seer_plugins.models.group_padding import pad_groups
+from seer_plugins.models.group_padding import pad_blocks
 from seer_plugins.models.regnet_blocks import SeerStem, build_stage, init_weights
 from seer_plugins.models.regnet_params import (
     CONFIG_KEY,
@@ -153,15 +153,21 @@ class SeerRegNetTrunk(nn.Module):
         self.params = params
         self.options = options
         self._feature_blocks = build_feature_blocks(params)
+        published_params = sum(p.numel() for p in self.parameters())
+        padded = 0
         if options.pad_group_width_to > 1:
-            pad_groups(self._feature_blocks, options.pad_group_width_to)
+            # After the initialisation: the same weights as unpadded, same seed.
+            padded = pad_blocks(self._feature_blocks, options.pad_group_width_to)
         if options.channels_last:
             self.to(memory_format=torch.channels_last)
         logging.info(
-            "%s: %s, %.1fM params, checkpointing %s x%d, channels_last=%s",
+            "%s: %s, %.1fM params (%.1fM stored, %d blocks padded), checkpointing "
+            "%s x%d, channels_last=%s",
             TRUNK_NAME,
             params,
+            published_params / 1e6,
             sum(p.numel() for p in self.parameters()) / 1e6,
+            padded,
             list(options.checkpoint_stages) or "off",
             options.checkpoint_segments,
             options.channels_last,

@@ -62,11 +62,13 @@ class LARCSGD(torch.optim.SGD):
             return
         grads = [p.grad for p in params]
         weight_decay = group["weight_decay"]
-        # One fused kernel per list, norms accumulated in float32 whatever the
-        # parameter dtype, and no host synchronisation: the zero-norm case is
-        # handled with torch.where.
-        param_norms = torch.stack(torch._foreach_norm(params, 2, dtype=torch.float32))
-        grad_norms = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32))
+        # One fused kernel per list, norms accumulated in float32 at least (float64
+        # for float64 parameters), and no host synchronisation: the zero-norm case
+        # is handled with torch.where.
+        wide = any(p.dtype == torch.float64 for p in params)
+        dtype = torch.float64 if wide else torch.float32
+        param_norms = torch.stack(torch._foreach_norm(params, 2, dtype=dtype))
+        grad_norms = torch.stack(torch._foreach_norm(grads, 2, dtype=dtype))
         local_lr = (
             self.trust_coefficient
             * param_norms

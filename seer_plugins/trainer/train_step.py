@@ -103,7 +103,10 @@ def seer_train_step(task):
 
         with PerfTimer("loss_all_reduce", perf_stats):
             task.last_batch.loss = all_reduce_mean(local_loss.detach().clone())
-        task.losses.append(task.last_batch.loss.data.cpu().item() * target.size(0))
+        # The step's one host read of the loss (VISSL's `task.losses`); hooks take
+        # it from `loss_value` (`last_loss_value`) instead of reading it again.
+        task.last_batch.loss_value = task.last_batch.loss.data.cpu().item()
+        task.losses.append(task.last_batch.loss_value * target.size(0))
         _update_meters(task, model_output, target, perf_stats)
         task.last_batch.target = target
         task.run_hooks(SSLClassyHookFunctions.on_loss_and_meter.name)
@@ -131,6 +134,14 @@ def seer_train_step(task):
     timer_train_step.stop()
     timer_train_step.record()
     return task
+
+
+def last_loss_value(task) -> float:
+    """The last step's all-reduced loss as a float, without a second host read
+    when this step already made one (VISSL's `standard_train_step` does not keep it).
+    """
+    value = getattr(task.last_batch, "loss_value", None)
+    return float(task.last_batch.loss) if value is None else value
 
 
 def _update_meters(task, model_output, target, perf_stats) -> None:

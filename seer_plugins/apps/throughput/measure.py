@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vissl.models import build_model
 
 from seer_plugins.apps.throughput.setups import BenchOptions, TrainingSetup
+from seer_plugins.trainer.host_syncs import HostSyncCounter
 
 
 @dataclass
@@ -27,7 +28,7 @@ class SetupResult:
     """One setup's measurements; times in ms, memory in GB (1e9 bytes)."""
 
     name: str
-    params_m: float
+    params_m: float  # the published model's; stored_params_m adds padded zeros
     build_s: float
     step_ms_median: float
     step_ms: list[float]
@@ -38,6 +39,10 @@ class SetupResult:
     peak_mem_gb: float | None = None
     losses: list[float] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    # Host syncs of one step (`--count-syncs`, CUDA): total and per source line.
+    host_syncs: int | None = None
+    host_sync_sites: dict[str, int] | None = None
+    stored_params_m: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,9 +99,16 @@ class BareStep:
 
 
 def time_steps(
-    setup: TrainingSetup, options: BenchOptions, iters: int, warmup: int
+    setup: TrainingSetup,
+    options: BenchOptions,
+    iters: int,
+    warmup: int,
+    sync_counter: HostSyncCounter | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Per-iteration wall times (ms, after warm-up) and every iteration's loss."""
+    """Per-iteration wall times (ms, after warm-up) and every iteration's loss.
+
+    With `sync_counter`, one more step runs (untimed) with its host syncs counted.
+    """
     device = torch.device(options.device)
     step = BareStep(setup, options)
     crops = synthetic_crops(options)
@@ -112,6 +124,10 @@ def time_steps(
         losses.append(float(loss))
         if i >= warmup:
             times.append(1e3 * elapsed)
+    if sync_counter is not None:
+        sync_counter.start()
+        step(crops, where=total / (100 * (total + 1)))
+        sync_counter.stop()
     return times, losses
 
 
@@ -153,6 +169,7 @@ def measure_setup(
     warmup: int,
     step_tflop: float | None,
     peak_tflops: float | None,
+    count_syncs: bool = False,
 ) -> SetupResult:
     """Build with `build()` (timed), run the steps, collect the figures, free it all.
 
@@ -167,13 +184,16 @@ def measure_setup(
     setup = build()
     build_s = time.perf_counter() - start
     name, num_params, overrides = setup.name, setup.num_params, setup.overrides
-    times, losses = time_steps(setup, options, iters, warmup)
+    stored_params = setup.num_stored_params
+    counter = HostSyncCounter() if count_syncs else None
+    times, losses = time_steps(setup, options, iters, warmup, counter)
     del setup
     gc.collect()
     median_s = statistics.median(times) / 1e3
     result = SetupResult(
         name=name,
         params_m=num_params / 1e6,
+        stored_params_m=stored_params / 1e6,
         build_s=round(build_s, 2),
         step_ms_median=1e3 * median_s,
         step_ms=times,
@@ -182,6 +202,8 @@ def measure_setup(
         losses=losses,
         overrides=overrides,
     )
+    if counter is not None and counter.supported:
+        result.host_syncs, result.host_sync_sites = counter.total, dict(counter.sites)
     if step_tflop:
         result.achieved_tflops = step_tflop / median_s
         if peak_tflops:
@@ -233,6 +255,7 @@ def format_table(results: list[SetupResult], ratio_value: float | None) -> str:
             f"{r.name:<6} {r.params_m:>9.1f} {r.step_ms_median:>9.1f} "
             f"{r.img_per_s:>8.2f} {opt(r.achieved_tflops, '>8.3g')} "
             f"{opt(r.mfu, '>6.1%')} {opt(r.peak_mem_gb, '>8.1f')}"
+            + (f"  host syncs/step: {r.host_syncs}" if r.host_syncs is not None else "")
         )
     if ratio_value is not None:
         lines.append(f"ours/stock img/s: {ratio_value:.3f}x")

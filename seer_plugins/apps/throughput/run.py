@@ -3,14 +3,16 @@
 import argparse
 import datetime
 import json
+import os
 import re
+import signal
 import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-from seer_plugins.apps.throughput import measure
+from seer_plugins.apps.throughput import measure, sinkhorn_bench
 from seer_plugins.apps.throughput.setups import (
     AMP_CHOICES,
     OURS,
@@ -98,6 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra Hydra override for ours (repeatable)",
     )
+    add(
+        "--count-syncs",
+        action="store_true",
+        help="count one extra step's host synchronisations (CUDA)",
+    )
+    add(
+        "--sinkhorn",
+        action="store_true",
+        help="instead of the step: time Sinkhorn-Knopp, ours vs VISSL's, on "
+        "--batch rows x the config's prototypes",
+    )
+    add(
+        "--time-limit",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (e.g. for --compile); the report says so",
+    )
     add("--threads", type=int, help="torch CPU threads")
     add("--matmul-n", type=int, help="side of the matmul timed for MFU")
     add("--json", type=Path, metavar="OUT", help="write the results here")
@@ -130,8 +149,13 @@ def run(
     only=None,
     cudnn_benchmark=False,
     matmul_n=None,
+    count_syncs=False,
 ) -> dict:
-    """Measure ours and stock (or `only` one); returns the JSON-ready report."""
+    """Measure ours and stock (or `only` one); returns the JSON-ready report.
+
+    A TimeoutError (`--time-limit`) stops the run; the report keeps what was
+    measured and names the setup that did not finish (`timed_out`).
+    """
     device = torch.device(options.device)
     torch.backends.cudnn.benchmark = cudnn_benchmark
     plain = plain_model_config(options)
@@ -140,7 +164,7 @@ def run(
     mm_n = matmul_n or MATMUL_N[device.type]
     peak = measure.matmul_tflops(device, mm_dtype, mm_n)
 
-    results = {}
+    results, timed_out = {}, None
     for name in (OURS, STOCK):
         if only and name != only:
             continue
@@ -148,9 +172,16 @@ def run(
             build = lambda: build_ours(options)  # noqa: E731
         else:
             build = lambda: build_stock(options, plain)  # noqa: E731
-        results[name] = measure.measure_setup(
-            build, options, iters, warmup, step_tflop, peak
-        )
+        try:
+            results[name] = measure.measure_setup(
+                build, options, iters, warmup, step_tflop, peak, count_syncs
+            )
+        except Exception:
+            # torch.compile wraps the TimeoutError (BackendCompilerFailed).
+            if not _TIME_LIMIT["reached"]:
+                raise
+            timed_out = name
+            break
     ratio = measure.ratio(results.get(OURS), results.get(STOCK))
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -168,8 +199,41 @@ def run(
         "matmul": {"dtype": str(mm_dtype), "n": mm_n, "tflops": peak},
         "results": {k: v.as_dict() for k, v in results.items()},
         "ratio_ours_over_stock": ratio,
-        "table": measure.format_table(list(results.values()), ratio),
+        "timed_out": timed_out,
+        "table": measure.format_table(list(results.values()), ratio)
+        + (f"\n{timed_out}: stopped by --time-limit" if timed_out else ""),
     }
+
+
+def run_sinkhorn(options: BenchOptions, iters: int, warmup: int) -> dict:
+    """The Sinkhorn micro-benchmark at the composed config's size."""
+    config = plain_model_config(options)
+    swav = config.LOSS.seer_swav_loss
+    prototypes = list(config.MODEL.HEAD.PARAMS[0][1]["num_clusters"])[0]
+    report = sinkhorn_bench.run_sinkhorn(
+        options.batch,
+        prototypes,
+        swav.num_iters,
+        swav.epsilon,
+        options.device,
+        repeats=iters,
+        warmup=warmup,
+    )
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "environment": measure.environment(torch.device(options.device)),
+        "sinkhorn": report,
+        "table": sinkhorn_bench.format_sinkhorn(report),
+    }
+
+
+_TIME_LIMIT = {"reached": False}
+
+
+def _raise_timeout(signum, frame):
+    _TIME_LIMIT["reached"] = True
+    raise TimeoutError("--time-limit reached")
 
 
 def main(argv=None) -> dict:
@@ -179,9 +243,25 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     options = options_from_args(args)
+    if args.time_limit:
+        signal.signal(signal.SIGALRM, _raise_timeout)
+        # Again every 5 s, in case a library catches the first one and goes on.
+        signal.setitimer(signal.ITIMER_REAL, args.time_limit, 5.0)
+    if args.sinkhorn:
+        report = run_sinkhorn(options, args.iters, args.warmup)
+        print(report["table"])
+        _write(args.json, report)
+        return report
     report = run(
-        options, args.iters, args.warmup, args.only, args.cudnn_benchmark, args.matmul_n
+        options,
+        args.iters,
+        args.warmup,
+        args.only,
+        args.cudnn_benchmark,
+        args.matmul_n,
+        args.count_syncs,
     )
+    signal.setitimer(signal.ITIMER_REAL, 0)
     env = report["environment"]
     print(
         f"{env['device_name']} ({env['device_type']}), torch {env['torch']}; "
@@ -190,7 +270,15 @@ def main(argv=None) -> dict:
         f"matmul {report['matmul']['dtype']} {report['matmul']['tflops']:.3f} TFLOP/s"
     )
     print(report["table"])
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _write(args.json, report)
+    if report["timed_out"]:
+        # Do not wait for torch.compile's worker processes at interpreter exit.
+        sys.stdout.flush()
+        os._exit(0)
     return report
+
+
+def _write(path: Path | None, report: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -28,6 +28,7 @@ from vissl.optimizers import get_optimizer_param_groups
 from seer_plugins.config.compose import compose
 from seer_plugins.config.overrides import override
 from seer_plugins.config.paths import configs_dir
+from seer_plugins.models.group_padding import padding_numel
 from seer_plugins.models.regnet_params import PRESETS, RegNetParams, out_width
 from seer_plugins.trainer.amp import parse_amp_dtype
 
@@ -114,6 +115,11 @@ class TrainingSetup:
 
     @property
     def num_params(self) -> int:
+        """Parameters of the published model (padded groups' zeros not counted)."""
+        return self.num_stored_params - padding_numel(self.model)
+
+    @property
+    def num_stored_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
 
