@@ -137,4 +137,7 @@ def test_sweep_with_a_missing_checkpoint_is_one_error_line(tmp_path, capsys):
     argv = ["sweep", "--config=benchmark/linear/digits", f"--checkpoint=seer={missing}"]
     assert cli.main([*argv, f"--out={tmp_path / 'out'}"]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: checkpoint 'seer': {missing} does not exist\n"
+    assert err == (
+        f"error: --checkpoint='seer={missing}': is not a file; give NAME=PATH of a "
+        "pretraining checkpoint\n"
+    )

@@ -129,8 +129,10 @@ def test_slurm_path_submits_each_pending_run_once(tmp_path, monkeypatch, capsys)
     checkpoint = tmp_path / "a.torch"
     checkpoint.write_bytes(b"")
     for folder in ("train", "val"):
-        # A class subfolder: NUM_CLASSES is counted from the training folder.
-        (tmp_path / folder / "0").mkdir(parents=True)
+        # Digits' ten class subfolders: NUM_CLASSES is counted from the training
+        # folder, and the top-5 meter needs five classes or more.
+        for digit in range(10):
+            (tmp_path / folder / str(digit)).mkdir(parents=True)
     argv = [
         "--config=benchmark/linear/digits",
         f"--checkpoint=a={checkpoint}",

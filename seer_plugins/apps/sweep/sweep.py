@@ -309,7 +309,6 @@ def _status_text(spec: RunSpec, status: str) -> str:
 
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
-        prog="sweep_benchmarks.py",
         description=__doc__.split("\n\n")[0],
         epilog="Overrides for every run go last, after `--`.",
     )
