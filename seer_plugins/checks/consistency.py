@@ -32,17 +32,27 @@ def check_lr_milestones(config) -> None:
         )
 
 
-@register_config_inferrer
-def check_topk_classes(config) -> None:
+def accuracy_topk(config) -> list[int]:
+    """The accuracy meter's top-k values ([] without that meter)."""
     if config.METERS.get("name", "") != ACCURACY_METER:
-        return
-    topk = list(config.METERS.get(ACCURACY_METER, {}).get("topk_values", []) or [])
-    classes = config.DATA.get("NUM_CLASSES", None)
-    if topk and isinstance(classes, int) and max(topk) > classes:
+        return []
+    return list(config.METERS.get(ACCURACY_METER, {}).get("topk_values", []) or [])
+
+
+def check_topk(config, classes: int, where: str) -> None:
+    """Top-k needs k classes; `where` says where the class count comes from."""
+    topk = accuracy_topk(config)
+    if topk and max(topk) > classes:
         raise ConfigError(
             f"config.METERS.{ACCURACY_METER}.topk_values",
             topk,
-            f"top-{max(topk)} needs at least {max(topk)} classes; "
-            f"DATA.NUM_CLASSES={classes}",
+            f"top-{max(topk)} needs at least {max(topk)} classes; {where} has {classes}",
             f"use values up to {classes}, e.g. [1]",
         )
+
+
+@register_config_inferrer
+def check_topk_classes(config) -> None:
+    classes = config.DATA.get("NUM_CLASSES", None)
+    if isinstance(classes, int):
+        check_topk(config, classes, "DATA.NUM_CLASSES")

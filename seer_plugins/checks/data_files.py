@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from seer_plugins.checks.consistency import accuracy_topk, check_topk
 from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.derived import used_splits
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
 from seer_plugins.data.low_shot_dataset import select_split
 from seer_plugins.data.low_shot_split import read_split_file
@@ -30,13 +32,6 @@ from seer_plugins.data.robust_images import load_rgb
 FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
 LIST_SOURCES = {"disk_filelist"}
 DECODE_SAMPLE = 16
-ACCURACY_METER = "accuracy_list_meter"
-
-
-def _used_splits(config):
-    yield "TRAIN"
-    if config.get("TEST_MODEL", False):
-        yield "TEST"
 
 
 def _is_image(name: str) -> bool:
@@ -211,7 +206,7 @@ def _check_split_file(config, split: str, path: str, classes: list[str]) -> list
 
 def _check_classes(config, classes: list[str], path: str) -> None:
     """The classifier and the top-k meter must fit the training folder's classes."""
-    if config.METERS.get("name", "") != ACCURACY_METER:
+    if not accuracy_topk(config):
         return
     num_classes = config.DATA.get("NUM_CLASSES", None)
     if isinstance(num_classes, int) and len(classes) > num_classes:
@@ -222,21 +217,12 @@ def _check_classes(config, classes: list[str], path: str) -> None:
             "classifier's outputs",
             f"set config.DATA.NUM_CLASSES={len(classes)}",
         )
-    topk = list(config.METERS.get(ACCURACY_METER, {}).get("topk_values", []) or [])
-    available = min(len(classes), num_classes or len(classes))
-    if topk and max(topk) > available:
-        raise ConfigError(
-            f"config.METERS.{ACCURACY_METER}.topk_values",
-            topk,
-            f"top-{max(topk)} needs at least {max(topk)} classes; the data has "
-            f"{available}",
-            f"use values up to {available}, e.g. [1]",
-        )
+    check_topk(config, len(classes), f"the training folder {path}")
 
 
 def check_data(config) -> None:
     """Every data check above, for the splits the run uses."""
-    for split in _used_splits(config):
+    for split in used_splits(config):
         data = config.DATA[split]
         for index, source in enumerate(data.get("DATA_SOURCES", None) or []):
             if source not in FOLDER_SOURCES | LIST_SOURCES:

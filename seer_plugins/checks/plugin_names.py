@@ -21,6 +21,7 @@ from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
 from vissl.trainer.train_steps import TRAIN_STEP_REGISTRY
 
 from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.derived import used_splits
 from seer_plugins.config.head_params import head_entries
 from seer_plugins.config.inference import register_config_check
 
@@ -82,7 +83,7 @@ def check_plugin_names(config) -> None:
         TRAIN_STEP_REGISTRY,
         "train step",
     )
-    for split in ("TRAIN", "TEST") if config.get("TEST_MODEL", False) else ("TRAIN",):
+    for split in used_splits(config):
         data = config.DATA[split]
         for i, source in enumerate(data.get("DATA_SOURCES", None) or []):
             key = f"DATA.{split}.DATA_SOURCES[{i}]"

@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.derived import used_splits
 
 SYNTHETIC = "synthetic"
 FILE_LIST_SUFFIXES = (".npy", ".txt", ".csv", ".lst")
@@ -31,12 +32,6 @@ def source_for(path: str) -> str:
     if location.is_file() or location.suffix.lower() in FILE_LIST_SUFFIXES:
         return "disk_filelist"
     return "disk_folder"
-
-
-def _used_splits(config):
-    yield "TRAIN"
-    if config.get("TEST_MODEL", False):
-        yield "TEST"
 
 
 def _per_path(values: list, count: int, key: str, paths: list) -> list:
@@ -64,7 +59,7 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
     Args:
         command_line_keys: `DATA.TRAIN.DATA_LIMIT`-style keys set on the command line.
     """
-    for split in _used_splits(config):
+    for split in used_splits(config):
         data = config.DATA[split]
         paths = [str(p) for p in data.get("DATA_PATHS", None) or []]
         if not paths:

@@ -1,6 +1,13 @@
 """Quantities derived from a composed config, each defined once."""
 
 
+def used_splits(config):
+    """The data splits a run reads: TRAIN, and TEST when `TEST_MODEL` is on."""
+    yield "TRAIN"
+    if config.get("TEST_MODEL", False):
+        yield "TEST"
+
+
 def world_size(config) -> int:
     """Training processes over all nodes."""
     return config.DISTRIBUTED.NUM_NODES * config.DISTRIBUTED.NUM_PROC_PER_NODE
