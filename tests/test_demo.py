@@ -1,6 +1,7 @@
 """The demo end to end in quick mode (1 seed, 1 epoch per run), as `make demo` runs
 it (a fresh process of tools/run_demo.py), on digits and on a generated folder of
-12 classes; what `--data` accepts and refuses."""
+12 classes; what `--data` accepts and refuses; `--pretrain-seed`; the held-out
+evaluation (benchmarks/demo_heldout.py) that chooses the demo's recipe."""
 
 import json
 
@@ -11,20 +12,26 @@ import seer_plugins  # noqa: F401
 
 # isort: split
 from seer_plugins import cli
-from seer_plugins.apps.demo import folder
+from seer_plugins.apps.demo import folder, heldout, pipeline
+from seer_plugins.checks.errors import ConfigError
+from seer_plugins.data.low_shot_split import make_low_shot_split, read_split_file
 
 
 @pytest.mark.slow
 def test_quick_demo(tmp_path):
     out = tmp_path / "demo"
     rc, output = run_script(
-        REPO / "tools" / "run_demo.py", ["--quick", "--out", str(out)], cwd=tmp_path
+        REPO / "tools" / "run_demo.py",
+        ["--quick", "--pretrain-seed", "1", "--out", str(out)],
+        cwd=tmp_path,
     )
     assert rc == 0, output[-4000:]
+    assert "config.SEED_VALUE=1" in output  # the pretraining's overrides
     records = json.loads((out / "results.json").read_text())
     assert {tuple(sorted(r)) for r in records} == {
-        ("init", "label_fraction", "protocol", "seed", "top1")
+        ("init", "label_fraction", "pretrain_seed", "protocol", "seed", "top1")
     }
+    assert {r["pretrain_seed"] for r in records} == {1}
     got = {(r["protocol"], r["label_fraction"], r["init"], r["seed"]) for r in records}
     assert got == {
         (protocol, fraction, init, 0)
@@ -128,3 +135,73 @@ def test_unusable_folders_are_one_error_line(problem, expected, tmp_path, capsys
     err = capsys.readouterr().err
     assert status == 2 and err.startswith(f"error: --data='{data}': {expected}")
     assert len(err.splitlines()) == 1
+
+
+def test_pretrain_seed_is_the_pretrainings_seed_value(tmp_path):
+    data = tmp_path / "data"
+    _class_folder(data / "train", classes=3, per_class=4)
+    overrides, seed = pipeline.pretrain_overrides(data, 64, None, seed=1)
+    assert "config.SEED_VALUE=1" in overrides and seed == 1
+    overrides, seed = pipeline.pretrain_overrides(data, 64, None)
+    assert not any("SEED_VALUE" in o for o in overrides) and seed == 0  # the config's
+
+
+def test_a_finished_pretraining_with_another_seed_is_not_reused(tmp_path):
+    ckpt_dir = tmp_path / "out" / "pretrain"
+    ckpt_dir.mkdir(parents=True)
+    (ckpt_dir / "model_final_checkpoint_phase0.torch").touch()
+    (ckpt_dir / "train_config.yaml").write_text("SEED_VALUE: 0\n")
+    got = pipeline.pretrain(tmp_path / "out", tmp_path / "data", None, seed=0)
+    assert got == ckpt_dir / "model_final_checkpoint_phase0.torch"
+    with pytest.raises(ConfigError, match="finished pretraining with seed 0"):
+        pipeline.pretrain(tmp_path / "out", tmp_path / "data", None, seed=1)
+
+
+def test_heldout_folder_holds_the_training_images_outside_the_split(tmp_path):
+    train = _class_folder(tmp_path / "train", classes=3, per_class=10)
+    split = tmp_path / "10percent.txt"
+    make_low_shot_split(train, split, fraction=0.1, seed=0)
+    in_split = set(read_split_file(split))
+    count = heldout.heldout_folder(train, split, tmp_path / "heldout")
+    links = sorted((tmp_path / "heldout").rglob("*.png"))
+    assert count == len(links) == 30 - len(in_split) == 27
+    assert not in_split & {p.name for p in links}
+    assert all(p.resolve() == train / p.parent.name / p.name for p in links)
+    # Rerun: the same folder, nothing added.
+    assert heldout.heldout_folder(train, split, tmp_path / "heldout") == 27
+
+
+def test_heldout_summary_is_mean_std_and_margin():
+    records = [
+        {"init": "seer", "top1": 96.0},
+        {"init": "seer", "top1": 94.0},
+        {"init": "random", "top1": 90.0},
+        {"init": "random", "top1": 90.0},
+    ]
+    summary = heldout.summarize(records)
+    assert summary["seer"] == {"mean": 95.0, "std": pytest.approx(2**0.5), "n": 2}
+    assert summary["margin"] == 5.0
+    assert "margin   +5.00" in heldout.format_summary(summary)
+
+
+@pytest.mark.slow
+def test_quick_heldout_evaluation(tmp_path):
+    """1 pretraining epoch, 1 fine-tuning epoch, split seed 0: the runs test on
+    the 1,295 training digits outside the 10% split, never on val."""
+    out = tmp_path / "h"
+    rc, output = run_script(
+        REPO / "benchmarks" / "demo_heldout.py",
+        ["--out", str(out), "--pretrain-epochs", "1", "--benchmark-epochs", "1"]
+        + ["--seeds", "0", "--pretrain-seed", "2"],
+        cwd=tmp_path,
+    )
+    assert rc == 0, output[-4000:]
+    assert "split seed 0: 1295 held-out training images" in output
+    results = json.loads((out / "heldout" / "results.json").read_text())
+    assert {r["init"] for r in results["records"]} == {"seer", "random"}
+    assert {r["pretrain_seed"] for r in results["records"]} == {2}
+    assert set(results["summary"]) == {"seer", "random", "margin"}
+    run = out / "heldout" / "finetune" / "seer" / "10percent" / "seed0"
+    overrides = json.loads((run / "sweep_run.json").read_text())["overrides"]
+    test_dir = out / "heldout" / "images_seed0"
+    assert f"config.DATA.TEST.DATA_PATHS=[{test_dir}]" in overrides

@@ -12,10 +12,13 @@ low-shot split files -> linear evaluation and fine-tuning
 pretrained trunk ("seer") and from a freshly built one ("random") -> results.json,
 a table and plots (:mod:`seer_plugins.apps.demo.report`). On a folder, the number
 of classes comes from it (the benchmark configs' `${seer.num_classes:...}`) and the
-image side from its images (`--image-size`). This module only sequences
-runs: every training is `tools/run_distributed_engines.py` in its own process,
-planned, skipped when finished and read back by :mod:`seer_plugins.apps.sweep`.
-Rerunning the same command resumes.
+image side from its images (`--image-size`). `--pretrain-seed N` pretrains with
+another `config.SEED_VALUE` (the seer rows vary with it as much as across CPUs:
+docs/demo/experiments.md). This module only sequences runs: every training is
+`tools/run_distributed_engines.py` in its own process, planned, skipped when
+finished and read back by :mod:`seer_plugins.apps.sweep`. Rerunning the same
+command resumes. :mod:`seer_plugins.apps.demo.heldout` scores the fine-tuning on
+held-out training images instead of val, to choose the recipe.
 """
 
 import argparse
@@ -134,11 +137,18 @@ def check_sized_transforms(config, kind: str) -> None:
 
 
 def pretrain(
-    out: Path, data: Path, epochs: int | None, extra: Sequence[str] = ()
+    out: Path,
+    data: Path,
+    epochs: int | None,
+    extra: Sequence[str] = (),
+    seed: int | None = None,
 ) -> Path:
-    """SwAV pretraining through the launcher; returns the final checkpoint."""
+    """SwAV pretraining through the launcher; returns the final checkpoint. A
+    finished pretraining in `out` is reused, unless it ran with another `seed`."""
     ckpt_dir = out / "pretrain"
     phase = runs_lib.final_checkpoint_phase(ckpt_dir)
+    if phase is not None and seed is not None:
+        check_pretrain_seed(ckpt_dir, seed)
     if phase is None:
         overrides = [
             f"config={PRETRAIN_CONFIG}",
@@ -163,6 +173,26 @@ def pretrain(
     return ckpt_dir / f"model_final_checkpoint_phase{phase}.torch"
 
 
+def check_pretrain_seed(ckpt_dir: Path, seed: int) -> None:
+    """Refuse to reuse a finished pretraining made with another seed: its numbers
+    would be reported under the wrong one."""
+    from omegaconf import OmegaConf
+
+    from seer_plugins.checks.errors import ConfigError
+
+    config_file = ckpt_dir / "train_config.yaml"
+    if not config_file.is_file():
+        return
+    recorded = OmegaConf.load(config_file).get("SEED_VALUE")
+    if recorded is not None and int(recorded) != seed:
+        raise ConfigError(
+            "--pretrain-seed",
+            seed,
+            f"{ckpt_dir} holds a finished pretraining with seed {recorded}",
+            "use another --out, or that seed",
+        )
+
+
 def random_init(out: Path, data: Path) -> Path:
     """The pretraining model as built, before any step: the random-init baseline."""
     from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
@@ -184,18 +214,23 @@ def plan_sweeps(
     seeds: Sequence[int],
     epochs: int | None,
     image_size: int = CONFIG_IMAGE_SIZE,
+    test_dir: Path | None = None,
+    protocols: dict[str, str] = PROTOCOLS,
+    fractions: Sequence[float] = FRACTIONS,
 ) -> dict[str, Sweep]:
-    """One Sweep per protocol; both share `<out>/splits`, runs go to
-    `<out>/<protocol>/<init>/<labels>/seed<seed>`."""
+    """One Sweep per protocol; all share `<out>/splits`, runs go to
+    `<out>/<protocol>/<init>/<labels>/seed<seed>`. They test on `<data>/val`, or on
+    `test_dir` (the held-out evaluation's training images outside the split)."""
     from seer_plugins.config.compose import compose
 
-    labels = [runs_lib.parse_labels(str(f)) for f in FRACTIONS]
+    labels = [runs_lib.parse_labels(str(f)) for f in fractions]
     pretrain_head = compose([f"config={PRETRAIN_CONFIG}"]).MODEL.HEAD.PARAMS
+    test_dir = test_dir or data / "val"
     sweeps = {}
-    for protocol, config in PROTOCOLS.items():
+    for protocol, config in protocols.items():
         overrides = [
             f"config.DATA.TRAIN.DATA_PATHS=[{data}/train]",
-            f"config.DATA.TEST.DATA_PATHS=[{data}/val]",
+            f"config.DATA.TEST.DATA_PATHS=[{test_dir}]",
             # 1% of digits is 14 images, less than one batch of 16
             "config.DATA.TRAIN.DROP_LAST=false",
             *size_overrides("benchmark", image_size),
@@ -292,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretrain-epochs", type=int, help=f"default: {PRETRAIN_CONFIG}'s own"
     )
     parser.add_argument(
+        "--pretrain-seed",
+        type=int,
+        metavar="N",
+        help=f"the pretraining's config.SEED_VALUE (default: {PRETRAIN_CONFIG}'s "
+        "own, 0); the random-init trunk keeps the config's",
+    )
+    parser.add_argument(
         "--benchmark-epochs",
         type=int,
         default=DEFAULT_BENCHMARK_EPOCHS,
@@ -306,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data(args, out: Path) -> tuple[Path, int]:
+def prepare_data(args, out: Path) -> tuple[Path, int]:
     """The data folder (train/, val/) and the image side, announced."""
     from seer_plugins.apps.demo import folder
     from seer_plugins.checks.errors import ConfigError
@@ -330,13 +372,18 @@ def _data(args, out: Path) -> tuple[Path, int]:
     return data, size
 
 
-def pretrain_overrides(data: Path, size: int, epochs: int | None) -> list[str]:
-    """Image size and, when the folder holds fewer training images than one batch
-    (the pretraining drops a last partial batch), a smaller batch; says how long."""
+def pretrain_overrides(
+    data: Path, size: int, epochs: int | None, seed: int | None = None
+) -> tuple[list[str], int]:
+    """Image size, seed and, when the folder holds fewer training images than one
+    batch (the pretraining drops a last partial batch), a smaller batch; says how
+    long. Returns the overrides and the seed they pretrain with."""
     from seer_plugins.apps.demo import folder
     from seer_plugins.config.compose import compose
 
     overrides = size_overrides("pretrain", size)
+    if seed is not None:
+        overrides.append(f"config.SEED_VALUE={seed}")
     config = compose([f"config={PRETRAIN_CONFIG}", *overrides])
     check_sized_transforms(config, "pretrain")
     batch = config.DATA.TRAIN.BATCHSIZE_PER_REPLICA
@@ -347,10 +394,10 @@ def pretrain_overrides(data: Path, size: int, epochs: int | None) -> list[str]:
     epochs = epochs or config.OPTIMIZER.num_epochs
     print(
         f"pretraining: {images} images, batch {batch}, {epochs} epochs = "
-        f"{epochs * (images // batch)} iterations",
+        f"{epochs * (images // batch)} iterations, seed {config.SEED_VALUE}",
         flush=True,
     )
-    return overrides
+    return overrides, int(config.SEED_VALUE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,9 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import seer_plugins  # noqa: F401  compat shims before VISSL is imported
     from seer_plugins.apps.demo import report as demo_report
 
-    data, size = _data(args, out)
-    extra = pretrain_overrides(data, size, args.pretrain_epochs)
-    seer = pretrain(out, data, args.pretrain_epochs, extra)
+    data, size = prepare_data(args, out)
+    extra, seed = pretrain_overrides(
+        data, size, args.pretrain_epochs, args.pretrain_seed
+    )
+    seer = pretrain(out, data, args.pretrain_epochs, extra, seed)
     _stage("random-init checkpoint")
     checkpoints = [("seer", str(seer)), ("random", str(random_init(out, data)))]
     sweeps = plan_sweeps(
@@ -375,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep.check_inputs()  # writes the split files that are missing
     failed = run_benchmarks(sweeps)
     _stage("results")
-    records = demo_report.collect(sweeps)
+    records = demo_report.collect(sweeps, pretrain_seed=seed)
     name = Path(args.data).name if args.data else "digits"
     demo_report.write_outputs(records, out, out / "pretrain", data_name=name)
     seconds = time.monotonic() - start

@@ -11,8 +11,10 @@ from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.results import final_test_accuracy
 
 
-def collect(sweeps: dict) -> list[dict]:
-    """One record per finished run: protocol, label_fraction, init, seed, top1."""
+def collect(sweeps: dict, pretrain_seed: int | None = None) -> list[dict]:
+    """One record per finished run: protocol, label_fraction, init, seed, top1 and,
+    when given, the pretraining's seed (which made the "seer" trunk; `seed` is the
+    label split's and the benchmark run's)."""
     records = []
     for protocol, sweep in sweeps.items():
         for spec in sweep.runs:
@@ -27,6 +29,8 @@ def collect(sweeps: dict) -> list[dict]:
                     "top1": final_test_accuracy(spec.run_dir).top1,
                 }
             )
+            if pretrain_seed is not None:
+                records[-1]["pretrain_seed"] = pretrain_seed
     return records
 
 
