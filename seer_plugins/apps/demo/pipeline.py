@@ -30,9 +30,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from seer_plugins.apps.demo.overrides import (
+    CONFIG_IMAGE_SIZE,
+    check_sized_transforms,
+    finetune_head,
+    scaled_schedule,
+    size_overrides,
+)
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.sweep import Sweep, launcher_command
-from seer_plugins.config.overrides import override
 
 PRETRAIN_CONFIG = "pretrain/demo_digits"
 # protocol name in results.json -> benchmark config
@@ -48,17 +54,6 @@ FRACTIONS = (0.01, 0.1)
 PARALLEL_RUNS = 2
 DEFAULT_BENCHMARK_EPOCHS = None  # None: the configs' own
 RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# The configs' image side (digits at 32x32); another side is set by size_overrides.
-CONFIG_IMAGE_SIZE = 32
-# (config, split, transform index, name, key) of every image size in the configs.
-SIZED_TRANSFORMS = {
-    "pretrain": [("TRAIN", 0, "ImgPilToMultiCrop", "size_crops")],
-    "benchmark": [
-        ("TRAIN", 0, "RandomResizedCrop", "size"),
-        ("TEST", 0, "Resize", "size"),
-        ("TEST", 1, "CenterCrop", "size"),
-    ],
-}
 
 
 def _stage(text: str) -> None:
@@ -78,62 +73,6 @@ def _stream(cmd: list[str], log: Path, env: dict) -> int:
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
         return proc.wait()
-
-
-def scaled_schedule(lr, epochs: int, default_epochs: int) -> list[str]:
-    """Overrides fitting the multistep LR schedule `lr` of a `default_epochs` run to
-    `epochs`: milestones scaled in proportion (distinct, in [1, epochs - 1]), one
-    value per stage. VISSL rebuilds the values from base_value and their ratio."""
-    milestones = sorted(
-        {
-            min(max(round(m * epochs / default_epochs), 1), epochs - 1)
-            for m in lr.milestones
-            if epochs > 1
-        }
-    )
-    values = list(lr["values"])[: len(milestones) + 1]
-    return [
-        f"config.OPTIMIZER.num_epochs={epochs}",
-        f"config.OPTIMIZER.param_schedulers.lr.milestones=[{','.join(map(str, milestones))}]",
-        f"config.OPTIMIZER.param_schedulers.lr.values=[{','.join(map(repr, values))}]",
-    ]
-
-
-def finetune_head(pretrain_head, finetune_head_params) -> str:
-    """The fine-tuning heads resized to the pretraining projection's first layer
-    (`dims[:2]`), which they load: the benchmark's regnety_tiny model assumes a
-    128 -> 64 projection, demo_digits may pretrain another width."""
-    dims = list(pretrain_head[0][1]["dims"][:2])
-    heads = [[name, dict(params)] for name, params in finetune_head_params]
-    heads[0][1]["dims"] = dims
-    heads[1][1]["dims"] = [dims[-1], *list(heads[1][1]["dims"])[1:]]
-    return override("config.MODEL.HEAD.PARAMS", heads)
-
-
-def size_overrides(kind: str, size: int) -> list[str]:
-    """Overrides training the `kind` ("pretrain"/"benchmark") configs at `size`
-    pixels: crops of `size`, test images resized to `size * 256 / 224` first
-    (ImageNet's ratio); none at the configs' own size."""
-    if size == CONFIG_IMAGE_SIZE:
-        return []
-    overrides = []
-    for split, index, name, key in SIZED_TRANSFORMS[kind]:
-        value = size * 256 // 224 if name == "Resize" else size
-        value = [value] if key == "size_crops" else value
-        overrides.append(f"config.DATA.{split}.TRANSFORMS.{index}.{key}={value}")
-    return overrides
-
-
-def check_sized_transforms(config, kind: str) -> None:
-    """The transforms `size_overrides` writes to are where it expects them."""
-    for split, index, name, key in SIZED_TRANSFORMS[kind]:
-        transforms = config.DATA[split].TRANSFORMS
-        if index >= len(transforms) or transforms[index].get("name") != name:
-            raise RuntimeError(
-                f"the demo resizes config.DATA.{split}.TRANSFORMS[{index}] ({name}."
-                f"{key}), but the config's transforms are "
-                f"{[t.get('name') for t in transforms]}: update SIZED_TRANSFORMS"
-            )
 
 
 def pretrain(
