@@ -42,7 +42,10 @@ def test_quick_demo(tmp_path):
     assert all(0.0 <= r["top1"] <= 100.0 for r in records)
     for name in ("pretrain_loss.png", "accuracy.png"):
         assert (out / name).stat().st_size > 0, name
-    assert json.loads((out / "timing.json").read_text())["total_seconds"] > 0
+    timing = json.loads((out / "timing.json").read_text())
+    assert timing["total_seconds"] > 0
+    assert set(timing["stage_seconds"]) == {"pretrain", "benchmarks"}
+    assert timing["settings"]["pretrain_seed"] == 1
 
 
 def _class_folder(root, classes=12, per_class=15, size=(64, 72)):

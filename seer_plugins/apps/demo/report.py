@@ -132,6 +132,12 @@ def write_outputs(
     print(f"wrote {out / 'results.json'}, pretrain_loss.png, accuracy.png")
 
 
-def write_timing(out: Path, seconds: float, settings: dict) -> None:
+def write_timing(
+    out: Path, seconds: float, settings: dict, stages: dict | None = None
+) -> None:
+    """timing.json: the wall time of this invocation, in all and per stage (a
+    stage a rerun skipped counts ~0 s), and the settings it ran with."""
     content = {"total_seconds": round(seconds, 1), "settings": settings}
+    if stages:
+        content["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
     (out / "timing.json").write_text(json.dumps(content, indent=2) + "\n")
