@@ -43,6 +43,7 @@ REGISTERED = {
     "config resolver": ["seer.pooled_dim", "seer.width"],
     "compose-time check": ["check_plugin_names", "check_value_types"],
     "compose-time inferrer": [
+        "check_seer_fsdp_config",
         "check_seer_regnet_config",
         "infer_seer_amp",
         "infer_seer_swav_loss",

@@ -10,6 +10,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from seer_plugins.models.group_padding import SeerPaddedGroupConv2d
 from seer_plugins.models.regnet_params import StageSpec
 
 
@@ -142,11 +143,14 @@ def build_stage(
 def init_weights(module: nn.Module) -> None:
     """ClassyVision's RegNet init: conv ~ N(0, 2 / (k*k*out)), BN (1, 0).
 
-    Keeps a freshly built seer_regnet statistically identical to VISSL's `regnet`.
+    Keeps a freshly built seer_regnet statistically identical to VISSL's `regnet`;
+    a sharded model built on the meta device is initialised by it again
+    (:mod:`seer_plugins.sharding.materialise`), VISSL's `regnet` trunk included.
     """
     for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+        if isinstance(m, (nn.Conv2d, SeerPaddedGroupConv2d)):
+            out_channels, _, k_h, k_w = m.weight.shape
+            fan_out = k_h * k_w * out_channels
             m.weight.normal_(mean=0.0, std=(2.0 / fan_out) ** 0.5)
         elif isinstance(m, nn.BatchNorm2d):
             m.weight.fill_(1.0)
