@@ -4,6 +4,9 @@
     python tools/convert_checkpoint.py seer_regnet256.torch seer_timm.pth --to timm
     python tools/convert_checkpoint.py seer_timm.pth seer_vissl.torch --to vissl
 
+    python tools/convert_checkpoint.py ckpt/model_final_checkpoint_phase0.torch \
+        consolidated.torch --to vissl      # a sharded run's checkpoint (or its folder)
+
 The input format is detected. The key mapping is documented in
 seer_plugins/models/convert.py.
 """
@@ -23,7 +26,11 @@ from seer_plugins.models.convert import convert_file  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="VISSL/SEER checkpoint or timm state dict")
+    parser.add_argument(
+        "input",
+        help="VISSL/SEER checkpoint, timm state dict, or a sharded checkpoint "
+        "(its .torch file or its folder of shards)",
+    )
     parser.add_argument("output", help="where to write the converted weights")
     parser.add_argument("--to", required=True, choices=["vissl", "timm"])
     parser.add_argument(

@@ -20,14 +20,23 @@ Tensors are carried over unchanged (same shapes, no transposition), so a timm
 `RegNet(RegNetCfg(w0=..., wa=..., wm=..., group_size=..., depth=..., se_ratio=0.25),
 num_classes=0)` with the same parameters computes the same features. Keys outside
 the trunk (VISSL heads, timm's `head.fc`) are not converted and are reported.
+
+A sharded checkpoint (:mod:`seer_plugins.sharding.checkpoint`: VISSL's small `.torch`
+file pointing at a folder of shards, or the folder itself) is consolidated first, in
+this one process: `--to vissl` writes the whole model, trunk and heads, in the
+layout of a VISSL checkpoint (as VISSL's unsharded runs write it and the published
+SEER checkpoints are), `--to timm` the trunk.
 """
 
 import logging
+import os
 import pickle
 import re
 from collections.abc import Mapping
 
 import torch
+
+from seer_plugins.sharding.checkpoint import read_model_state, sharded_reference
 
 VISSL_PREFIX = "_feature_blocks."
 VISSL_TRUNK_PATH = ("classy_state_dict", "base_model", "model", "trunk")
@@ -115,6 +124,30 @@ def vissl_checkpoint(trunk: Mapping[str, torch.Tensor], heads=None) -> dict:
     }
 
 
+def consolidated_checkpoint(model_state: Mapping[str, torch.Tensor]) -> dict:
+    """A VISSL checkpoint from a whole model's state dict (`trunk.*`, `heads.*`)."""
+    trunk, heads = {}, {}
+    for key, value in model_state.items():
+        if key.startswith("heads."):
+            heads[key.removeprefix("heads.")] = value
+        elif key.startswith("trunk."):
+            # VISSL's feature extractor (linear evaluation) holds the trunk deeper.
+            trunk[key.removeprefix("trunk.").removeprefix("base_model.")] = value
+        else:
+            raise ConversionError(f"{key!r} is neither a trunk nor a head key")
+    return vissl_checkpoint(trunk, heads)
+
+
+def sharded_folder(path: str, checkpoint: Mapping | None) -> str | None:
+    """The folder of shards `path` is (a folder) or points to, else None."""
+    if os.path.isdir(path):
+        return path
+    reference = sharded_reference(checkpoint) if checkpoint is not None else None
+    if reference is None:
+        return None
+    return os.path.join(os.path.dirname(path), reference["folder"])
+
+
 def detect_format(checkpoint: Mapping) -> str:
     """'vissl' (a VISSL checkpoint or bare trunk state dict) or 'timm'."""
     if "classy_state_dict" in checkpoint:
@@ -197,9 +230,20 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> Mapping:
 def convert_file(
     input_path: str, output_path: str, to: str, trust_pickle: bool = False
 ) -> str:
-    """Load `input_path`, convert, save to `output_path`; returns the source format."""
-    checkpoint = load_checkpoint(input_path, trust_pickle)
-    source = detect_format(checkpoint)
-    torch.save(convert(checkpoint, to), output_path)
+    """Load `input_path`, convert, save to `output_path`; returns the source format
+    ('vissl', 'timm' or 'sharded')."""
+    checkpoint = None
+    if not os.path.isdir(input_path):
+        checkpoint = load_checkpoint(input_path, trust_pickle)
+    folder = sharded_folder(input_path, checkpoint)
+    if folder is not None:
+        source, checkpoint = (
+            "sharded",
+            consolidated_checkpoint(read_model_state(folder)),
+        )
+        converted = checkpoint if to == "vissl" else convert(checkpoint, to)
+    else:
+        source, converted = detect_format(checkpoint), convert(checkpoint, to)
+    torch.save(converted, output_path)
     logging.info("convert: %s (%s) -> %s (%s)", input_path, source, output_path, to)
     return source
