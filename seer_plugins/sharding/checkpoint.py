@@ -161,3 +161,36 @@ def read_model_state(folder: str) -> dict[str, torch.Tensor]:
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         dcp.load({"model": model}, checkpoint_id=folder, no_dist=True)
     return model
+
+
+class _StateElsewhere:
+    """Stands in for the model or the optimizer while VISSL collects or restores the
+    task's state: theirs is in the folder of shards. The checkpoint file gets
+    `state` in its place, restoring it is a no-op (the shards are loaded already),
+    anything else goes to the real object."""
+
+    def __init__(self, target, state: dict):
+        self._target = target
+        self._state = state
+
+    def get_classy_state(self, *args, **kwargs):
+        return self._state
+
+    def set_classy_state(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+
+@contextlib.contextmanager
+def weights_elsewhere(task, reference: dict):
+    """VISSL's `get_classy_state` / `_set_classy_state` of `task` with its model and
+    optimizer stood in for: their state is the folder of shards."""
+    model, optimizer = task.base_model, task.optimizer
+    task.base_model = _StateElsewhere(model, reference)
+    task.optimizer = _StateElsewhere(optimizer, {})
+    try:
+        yield
+    finally:
+        task.base_model, task.optimizer = model, optimizer

@@ -31,7 +31,6 @@ Select it with `config.TRAINER.TASK_NAME: seer_self_supervision_task` (the SEER
 pretraining configs do; `MODEL.SEER_FSDP.ENABLED` selects it too).
 """
 
-import contextlib
 import logging
 import os
 
@@ -43,7 +42,6 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.utils.data import DataLoader
 from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
-from vissl.utils.checkpoint import CheckpointWriter, is_checkpoint_phase
 
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
@@ -54,6 +52,7 @@ from seer_plugins.sharding.materialise import materialise
 from seer_plugins.sharding.weights_init import load_weights_init
 from seer_plugins.sharding.wrap import ShardedModel, shard_model
 from seer_plugins.trainer.amp import grad_scaler, set_grad_scaler
+from seer_plugins.trainer.checkpoint_events import due_checkpoint_file
 from seer_plugins.trainer.rng_state import capture_rng_state, restore_rng_state
 
 TASK_NAME = "seer_self_supervision_task"
@@ -71,72 +70,6 @@ def _torch_loader(loader):
     while not isinstance(loader, DataLoader) and hasattr(loader, "dataloader"):
         loader = loader.dataloader
     return loader if isinstance(loader, DataLoader) else None
-
-
-def due_checkpoint_file(task, hook_function_name: str) -> str | None:
-    """The file VISSL's checkpoint hook writes during this event, or None.
-
-    The conditions of `LogLossMetricsCheckpointHook._checkpoint_model` (on_step:
-    every `CHECKPOINT_ITER_FREQUENCY` iterations; on_phase_end: every
-    `CHECKPOINT_FREQUENCY` phases and the last one), and its writer's name.
-    """
-    if not task.train:
-        return None
-    checkpoint = task.config.CHECKPOINT
-    if hook_function_name == "on_step":
-        frequency = checkpoint.CHECKPOINT_ITER_FREQUENCY
-        if frequency <= 0 or task.iteration % frequency:
-            return None
-        mode, number, final = "iteration", task.iteration, False
-    elif hook_function_name == "on_phase_end":
-        number = task.train_phase_idx
-        final = number == task.num_train_phases - 1
-        due = is_checkpoint_phase(
-            number,
-            checkpoint.CHECKPOINT_FREQUENCY,
-            number,
-            task.num_train_phases,
-            "phase",
-        )
-        if not (final or due):
-            return None
-        mode = "phase"
-    else:
-        return None
-    writer = CheckpointWriter(task.checkpoint_folder, final, mode, number, "disk")
-    return writer.get_checkpoint_name()
-
-
-class _StateElsewhere:
-    """Stands in for the model or the optimizer while VISSL collects or restores the
-    task's state: theirs is in the folder of shards. The checkpoint file gets
-    `state` in its place, restoring it is a no-op (the shards are loaded already),
-    anything else goes to the real object."""
-
-    def __init__(self, target, state: dict):
-        self._target = target
-        self._state = state
-
-    def get_classy_state(self, *args, **kwargs):
-        return self._state
-
-    def set_classy_state(self, *args, **kwargs):
-        pass
-
-    def __getattr__(self, name):
-        return getattr(self._target, name)
-
-
-@contextlib.contextmanager
-def _weights_elsewhere(task, reference: dict):
-    """VISSL's state handling with the model and optimizer stood in for."""
-    model, optimizer = task.base_model, task.optimizer
-    task.base_model = _StateElsewhere(model, reference)
-    task.optimizer = _StateElsewhere(optimizer, {})
-    try:
-        yield
-    finally:
-        task.base_model, task.optimizer = model, optimizer
 
 
 @register_task(TASK_NAME)
@@ -354,7 +287,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
                 "written"
             )
         reference = {sharded_checkpoint.REFERENCE_KEY: self._sharded_reference}
-        with _weights_elsewhere(self, reference):
+        with sharded_checkpoint.weights_elsewhere(self, reference):
             return super().get_classy_state(deep_copy=deep_copy)
 
     def _set_classy_state(self, state):
@@ -380,7 +313,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
             sharded_checkpoint.load_sharded(
                 unwrap(self.base_model), self.optimizer.optimizer, folder
             )
-            with _weights_elsewhere(self, {}):
+            with sharded_checkpoint.weights_elsewhere(self, {}):
                 super()._set_classy_state(state)
         saved = state.get(STATE_KEY)
         if saved is None:
