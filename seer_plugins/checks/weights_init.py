@@ -89,9 +89,20 @@ def load_weights_file(path: str) -> Mapping:
     return checkpoint
 
 
-def _prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
+def prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
     """The file's tensors under the names VISSL will look them up by."""
+    from seer_plugins.sharding.checkpoint import sharded_reference
+
     params = config.MODEL.WEIGHTS_INIT
+    if sharded_reference(checkpoint) is not None:
+        raise ConfigError(
+            PARAMS_KEY,
+            path,
+            "is a sharded run's checkpoint (its shards are in a folder beside it), "
+            "which only a sharded model reads",
+            f"set config.MODEL.SEER_FSDP.ENABLED=True, or consolidate it first: "
+            f"seer convert {path} OUT.torch --to vissl",
+        )
     layout = guess_format(checkpoint)
     if layout in ("timm", "torchvision"):
         raise ConfigError(
@@ -146,7 +157,14 @@ def plan_load(
     Args:
         model_shapes: `{state-dict key: shape}` of the model being initialised.
     """
-    state = _prepared_state(config, checkpoint, path)
+    return plan_for_state(
+        config, prepared_state(config, checkpoint, path), model_shapes
+    )
+
+
+def plan_for_state(config, state: Mapping, model_shapes: Mapping) -> LoadPlan:
+    """`plan_load` on the file's tensors already under the model's names
+    (`state`: name -> anything with a `.shape`, e.g. a sharded checkpoint's metadata)."""
     skip = list(config.MODEL.WEIGHTS_INIT.get("SKIP_LAYERS", None) or [])
     plan = LoadPlan(file_keys=[str(k) for k in state])
     for name, shape in model_shapes.items():
@@ -219,6 +237,14 @@ def check_weights_init(config) -> None:
 
     path = config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or ""
     checkpoint = load_weights_file(path)
+    from seer_plugins.sharding.config import sharding_enabled
+    from seer_plugins.sharding.weights_init import sharded_load_plan
+
     with torch.device("meta"):
         model = build_model(config.MODEL, config.OPTIMIZER)
-    verify(config, plan_load(config, checkpoint, model_shapes(model), path), path)
+    plan = None
+    if sharding_enabled(config):
+        plan = sharded_load_plan(config, model, path, checkpoint)
+    if plan is None:
+        plan = plan_load(config, checkpoint, model_shapes(model), path)
+    verify(config, plan, path)
