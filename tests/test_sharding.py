@@ -194,3 +194,41 @@ def test_weights_init_refuses_an_unknown_state_dict_key(tmp_path):
     )
     with pytest.raises(ConfigError, match="STATE_DICT_KEY_NAME='model_state'"):
         load_weights_init(model, config)
+
+
+def _sharded_checkpoint(tmp_path, model, drop=0):
+    """A sharded run's checkpoint of `model`: VISSL's small file and its shards."""
+    import torch.distributed.checkpoint as dcp
+
+    from seer_plugins.sharding.checkpoint import REFERENCE_KEY
+
+    state = dict(list(model.state_dict().items())[drop:])
+    folder = "sharded/model_phase0"
+    dcp.save({"model": state}, checkpoint_id=tmp_path / folder, no_dist=True)
+    reference = {REFERENCE_KEY: {"folder": folder, "world_size": 2}}
+    marker = tmp_path / "model_phase0.torch"
+    torch.save({"classy_state_dict": {"base_model": reference}}, marker)
+    return marker
+
+
+def test_preflight_plans_a_sharded_checkpoint_from_its_shards(tmp_path):
+    """Before any process starts: a sharded model may read a sharded run's
+    checkpoint (planned from the shards' metadata); one missing trunk tensors, or
+    an unsharded model given it, is refused in one line."""
+    from seer_plugins.checks.weights_init import check_weights_init
+
+    _, source = _model(["config=pretrain/seer_tiny"], device="cpu")
+    marker = _sharded_checkpoint(tmp_path, source)
+    init = f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={marker}"
+    check_weights_init(compose(["config=pretrain/seer_tiny", init, ENABLED]))
+
+    with pytest.raises(ConfigError) as error:
+        check_weights_init(compose(["config=pretrain/seer_tiny", init]))
+    message = str(error.value)
+    assert "is a sharded run's checkpoint" in message
+    assert f"seer convert {marker} OUT.torch --to vissl" in message
+
+    (tmp_path / "sharded").rename(tmp_path / "complete")
+    marker = _sharded_checkpoint(tmp_path, source, drop=5)
+    with pytest.raises(ConfigError, match=r"only \d+ of \d+ trunk tensors load"):
+        check_weights_init(compose(["config=pretrain/seer_tiny", init, ENABLED]))
