@@ -232,3 +232,25 @@ def test_preflight_plans_a_sharded_checkpoint_from_its_shards(tmp_path):
     marker = _sharded_checkpoint(tmp_path, source, drop=5)
     with pytest.raises(ConfigError, match=r"only \d+ of \d+ trunk tensors load"):
         check_weights_init(compose(["config=pretrain/seer_tiny", init, ENABLED]))
+
+
+def test_weights_init_reads_a_sharded_checkpoint(tmp_path):
+    """The loader of a sharded benchmark (one process here, plain tensors: the
+    same names and calls) takes every trunk tensor from the shards."""
+    torch.manual_seed(0)
+    _, source = _model(["config=pretrain/seer_tiny"], device="cpu")
+    marker = _sharded_checkpoint(tmp_path, source)
+    torch.manual_seed(1)
+    config, model = _model(
+        [
+            "config=pretrain/seer_tiny",
+            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={marker}",
+            ENABLED,
+        ],
+        device="cpu",
+    )
+    assert load_weights_init(model, config) > 0
+    expected = source.trunk.state_dict()
+    for key, value in model.trunk.state_dict().items():
+        if "num_batches_tracked" not in key:  # VISSL's default SKIP_LAYERS
+            assert torch.equal(value, expected[key]), key

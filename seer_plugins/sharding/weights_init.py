@@ -89,11 +89,15 @@ def load_weights_init(model: nn.Module, config) -> int:
 
 
 def _saved_name(key: str) -> str:
-    """A model key's name in a sharded checkpoint, written by the pretraining model
-    ("trunk." where a feature extractor has "trunk.base_model.")."""
+    """A model key's name in a sharded checkpoint's `model` entry, written by the
+    pretraining model ("trunk." where a feature extractor has "trunk.base_model.")."""
     if key.startswith(EXTRACTOR_PREFIX):
         key = TRUNK_PREFIX + key.removeprefix(EXTRACTOR_PREFIX)
-    return f"model.{key}"
+    return key
+
+
+# torch.distributed.checkpoint flattens {"model": {key: ...}} to "model.<key>".
+SAVED_ROOT = "model."
 
 
 def sharded_load_plan(
@@ -109,9 +113,11 @@ def sharded_load_plan(
     # The saved shapes, as meta tensors under the model's names: planned like a
     # file's tensors.
     state = {
-        key: torch.empty(tuple(saved[_saved_name(key)].size), device="meta")
+        key: torch.empty(
+            tuple(saved[SAVED_ROOT + _saved_name(key)].size), device="meta"
+        )
         for key in model.state_dict()
-        if hasattr(saved.get(_saved_name(key)), "size")
+        if hasattr(saved.get(SAVED_ROOT + _saved_name(key)), "size")
     }
     plan = plan_for_state(config, state, model_shapes(model))
     plan.file_keys = sorted(saved)
