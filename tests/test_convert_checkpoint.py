@@ -283,6 +283,15 @@ def test_missing_input_is_one_error_line(tmp_path, capsys):
     )
 
 
+def test_a_file_that_is_not_a_checkpoint_is_one_error_line(tmp_path, capsys):
+    text = tmp_path / "notes.torch"
+    text.write_text("hello\n")
+    assert _tool().main([str(text), str(tmp_path / "x.pth"), "--to", "timm"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: INPUT='{text}': is not a torch checkpoint (")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_sharded_checkpoint_converts_to_the_consolidated_layouts(trunk, tmp_path):
     """A sharded run's checkpoint (VISSL's file pointing at a folder of shards, or the
     folder): the whole model in VISSL's layout, the trunk in timm's."""

@@ -35,10 +35,21 @@ def test_shares_per_gpu(capsys):
     assert 1 * GiB < sharded.activations < whole.activations
 
 
+def test_the_plan_is_of_the_config_as_it_trains_unless_told(capsys):
+    tiny = "config=pretrain/seer_tiny"  # trains under DDP
+    assert main([tiny, "--gpus", "2", "--gpu-memory-gb", "1"]) == 0
+    assert "unsharded" in capsys.readouterr().out
+    assert main([tiny, "--gpus", "2", "--gpu-memory-gb", "1", "--shard"]) == 0
+    assert "sharded over 2 GPUs" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        ([TEN_B, "--gpus", "0", "--gpu-memory-gb", "40"], "--gpus='0'"),
+        (
+            [TEN_B, "--gpus", "0", "--gpu-memory-gb", "40"],
+            "--gpus='0': is not a positive number; an integer > 0",
+        ),
         ([TEN_B, "--gpus", "8", "--gpu-memory-gb", "lots"], "--gpu-memory-gb='lots'"),
         ([TEN_B, "--gpus", "8"], "--gpu-memory-gb"),
         (["--gpus", "8", "--gpu-memory-gb", "80"], "config=NAME"),

@@ -135,7 +135,7 @@ LAUNCHER_CASES = {
     "timm state dict as WEIGHTS_INIT": (
         lambda d: [*TINY, f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={d['timm_weights']}"],
         "config.MODEL.WEIGHTS_INIT.PARAMS_FILE",
-        "convert_checkpoint.py",
+        "seer convert",
     ),
     "misspelled key": (
         lambda d: [*TINY, "config.OPTIMIZER.weight_decy=0.1"],

@@ -160,7 +160,7 @@ def split(argv: Sequence[str]) -> int:
 
 def convert(argv: Sequence[str]) -> int:
     """`seer convert`: RegNetY weights between VISSL/SEER and timm."""
-    from seer_plugins.models.convert import convert_file
+    from seer_plugins.models.convert import ConversionError, convert_file
 
     parser = argparse.ArgumentParser(
         prog="seer convert",
@@ -194,7 +194,18 @@ def convert(argv: Sequence[str]) -> int:
         raise ConfigError(
             "INPUT", args.input, "does not exist", "give a weights file or shard folder"
         )
-    convert_file(args.input, args.output, args.to, args.trust_pickle, args.keep_head)
+    try:
+        convert_file(
+            args.input, args.output, args.to, args.trust_pickle, args.keep_head
+        )
+    except ConversionError as error:
+        raise ConfigError(
+            "INPUT",
+            args.input,
+            str(error),
+            "a VISSL/SEER checkpoint, a timm or torchvision RegNetY state dict, or a "
+            "sharded checkpoint",
+        ) from None
     return 0
 
 

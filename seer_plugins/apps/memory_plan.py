@@ -1,7 +1,10 @@
-"""`tools/memory_plan.py`: does a config fit on N GPUs of G GB each, sharded or not?
+"""`seer plan`: does a config fit on N GPUs of G GB each, sharded or not?
 
-    python tools/memory_plan.py config=pretrain/seer_10b --gpus 496 --gpu-memory-gb 40
-    python tools/memory_plan.py config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --no-shard
+    seer plan config=pretrain/seer_10b --gpus 496 --gpu-memory-gb 40
+    seer plan config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --shard
+
+The plan is of the config as it trains (sharded when `MODEL.SEER_FSDP.ENABLED`, as
+`seer_10b`), unless `--shard` or `--no-shard` says otherwise.
 
 Prints, per GPU: parameters, gradients, optimizer state, the largest gathered unit and
 the activations at the batch, their total against G (GiB, as GPU memory is sold);
@@ -234,11 +237,16 @@ def plan_memory(
     overrides: Sequence[str],
     gpus: int,
     gpu_memory_gb: float,
-    sharded: bool = True,
+    sharded: bool | None = None,
     batch: int | None = None,
 ) -> MemoryPlan:
-    """The per-GPU memory of the config `overrides` compose to (see the module doc)."""
+    """The per-GPU memory of the config `overrides` compose to (see the module doc).
+
+    `sharded`: None plans what the config trains with (`MODEL.SEER_FSDP.ENABLED`).
+    """
     config = compose(list(overrides))
+    if sharded is None:
+        sharded = sharding_settings(config).enabled
     batch = batch or config.DATA.TRAIN.BATCHSIZE_PER_REPLICA
     model = _build_meta(config)
     params = list(model.parameters())
@@ -306,6 +314,9 @@ def format_plan(plan: MemoryPlan) -> str:
     return "\n".join(lines)
 
 
+KINDS = {int: "an integer", float: "a number"}
+
+
 def _positive(kind, key: str):
     def parse(text: str):
         try:
@@ -314,14 +325,17 @@ def _positive(kind, key: str):
             value = None
         if value is None or value <= 0:
             raise ConfigError(
-                key, text, "is not a positive number", f"a {kind.__name__} > 0"
+                key, text, "is not a positive number", f"{KINDS[kind]} > 0"
             )
         return value
 
     return parse
 
 
-USAGE = "config=NAME --gpus N --gpu-memory-gb G [--no-shard] [--batch B] [config.KEY=VALUE ...]"
+USAGE = (
+    "config=NAME --gpus N --gpu-memory-gb G [--shard | --no-shard] [--batch B] "
+    "[config.KEY=VALUE ...]"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,12 +348,36 @@ def _parse(argv: Sequence[str]):
         a for a in argv if a.startswith(("config=", "config.", "+config", "++config"))
     ]
     rest = [a for a in argv if a not in overrides]
-    parser = _Parser(prog="seer plan", description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog="seer plan",
+        usage=f"seer plan {USAGE}",
+        description=__doc__.split("\n")[0],
+        epilog="config=NAME and config.KEY=VALUE overrides as for `seer train`; "
+        "exit status 0: it fits, 1: it does not, 2: bad input.",
+    )
     parser.given = rest
-    parser.add_argument("--gpus", required=True)
-    parser.add_argument("--gpu-memory-gb", required=True)
-    parser.add_argument("--no-shard", action="store_true")
-    parser.add_argument("--batch", default=None)
+    parser.add_argument("--gpus", required=True, help="number of GPUs (all nodes)")
+    parser.add_argument(
+        "--gpu-memory-gb", required=True, help="memory of one GPU, GiB (e.g. 80)"
+    )
+    sharding = parser.add_mutually_exclusive_group()
+    sharding.add_argument(
+        "--shard",
+        dest="sharded",
+        action="store_const",
+        const=True,
+        help="plan it sharded (FSDP2), whatever the config says",
+    )
+    sharding.add_argument(
+        "--no-shard",
+        dest="sharded",
+        action="store_const",
+        const=False,
+        help="plan it under DDP (default: as the config's MODEL.SEER_FSDP.ENABLED)",
+    )
+    parser.add_argument(
+        "--batch", default=None, help="images per GPU (default: the config's)"
+    )
     args = parser.parse_args(rest)
     if not any(o.startswith("config=") for o in overrides):
         raise ConfigError(
@@ -348,7 +386,7 @@ def _parse(argv: Sequence[str]):
     gpus = _positive(int, "--gpus")(args.gpus)
     memory = _positive(float, "--gpu-memory-gb")(args.gpu_memory_gb)
     batch = _positive(int, "--batch")(args.batch) if args.batch is not None else None
-    return overrides, gpus, memory, not args.no_shard, batch
+    return overrides, gpus, memory, args.sharded, batch
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,9 +34,7 @@ from seer_plugins.models.convert import guess_format
 KEY = "config.MODEL.WEIGHTS_INIT"
 PARAMS_KEY = f"{KEY}.PARAMS_FILE"
 ALLOW_PARTIAL = "SEER_ALLOW_PARTIAL_LOAD"
-CONVERT_HINT = (
-    "convert it first: python tools/convert_checkpoint.py {path} OUT.torch --to vissl"
-)
+CONVERT_HINT = "convert it first: seer convert {path} OUT.torch --to vissl"
 SAMPLE = 3
 
 
@@ -71,13 +69,14 @@ def load_weights_file(path: str) -> Mapping:
             # The legacy (non-zip) format cannot be memory-mapped.
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails on garbage in many ways
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first = str(error).splitlines()[0] if str(error) else ""
         raise ConfigError(
             PARAMS_KEY,
             path,
-            f"is not a torch checkpoint VISSL can read ({first[:160]})",
+            f"is not a torch checkpoint VISSL can read ({type(error).__name__}: "
+            f"{first[:160]})",
             "give a .torch/.pth file written by torch.save (a VISSL checkpoint, "
-            "or a state dict converted with tools/convert_checkpoint.py)",
+            "or a state dict converted with seer convert)",
         ) from None
     if not isinstance(checkpoint, Mapping):
         raise ConfigError(
@@ -131,8 +130,7 @@ def prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
                 f"{KEY}.STATE_DICT_KEY_NAME",
                 key_name,
                 f"{path}'s classy_state_dict has no base_model -> model -> trunk/heads",
-                "is it a VISSL checkpoint? (convert others with "
-                "tools/convert_checkpoint.py)",
+                "is it a VISSL checkpoint? (convert others with seer convert)",
             ) from None
     if params.get("REMOVE_PREFIX", None):
         state = replace_module_prefix(state, params.REMOVE_PREFIX)

@@ -272,10 +272,20 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> Mapping:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as error:
+        # torch's weights-only unpickler names a class it refuses ("Unsupported
+        # global"); anything else is not a pickle of tensors at all.
+        found = re.search(r"Unsupported global: (?:GLOBAL )?\S+", str(error))
+        if not found:
+            raise ConversionError("is not a torch checkpoint") from None
         raise ConversionError(
-            f"{path} holds objects other than tensors and containers; if you trust "
-            f"the file, allow full unpickling (--trust-pickle). ({error})"
-        ) from error
+            f"holds objects other than tensors and containers ({found.group(0)}); "
+            "if you trust the file, allow full unpickling (--trust-pickle)"
+        ) from None
+    except Exception as error:  # torch.load fails on garbage in many ways
+        raise ConversionError(
+            f"is not a torch checkpoint ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:160] if str(error) else ''})"
+        ) from None
 
 
 def convert_file(
