@@ -177,6 +177,19 @@ def random_init(out: Path, data: Path) -> Path:
     return path
 
 
+# The benchmarks' accuracy meter reports top-1 and top-5 (configs/benchmark/base).
+TOP_K = 5
+
+
+def topk_overrides(data: Path) -> list[str]:
+    """Top-1 only for a folder of fewer classes than top-5 needs."""
+    from seer_plugins.apps.demo import folder
+
+    if len(folder.class_images(data / "train")) >= TOP_K:
+        return []
+    return ["config.METERS.accuracy_list_meter.topk_values=[1]"]
+
+
 def plan_sweeps(
     out: Path,
     data: Path,
@@ -199,6 +212,7 @@ def plan_sweeps(
             # 1% of digits is 14 images, less than one batch of 16
             "config.DATA.TRAIN.DROP_LAST=false",
             *size_overrides("benchmark", image_size),
+            *topk_overrides(data),
         ]
         benchmark = compose([f"config={config}", *overrides])
         check_sized_transforms(benchmark, "benchmark")
@@ -306,11 +320,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data(args, out: Path) -> tuple[Path, int]:
-    """The data folder (train/, val/) and the image side, announced."""
+def _check_size(size: int) -> None:
     from seer_plugins.apps.demo import folder
     from seer_plugins.checks.errors import ConfigError
 
+    if size < folder.MIN_SIZE or size % folder.STRIDE:
+        raise ConfigError(
+            "--image-size", size, "is not a multiple of 32 of at least 32", "e.g. 64"
+        )
+
+
+def _data(args, out: Path) -> tuple[Path, int]:
+    """The data folder (train/, val/) and the image side, announced."""
+    from seer_plugins.apps.demo import folder
+
+    if args.image_size is not None:
+        _check_size(args.image_size)  # before anything is written
     if args.data:
         data, text = folder.prepare(args.data, out / "data")
         _stage(f"data: {text}")
@@ -322,10 +347,7 @@ def _data(args, out: Path) -> tuple[Path, int]:
         _stage(f"exporting digits to {data}")
         print(export_digits(data))
         size = args.image_size or CONFIG_IMAGE_SIZE
-    if size < folder.MIN_SIZE or size % folder.STRIDE:
-        raise ConfigError(
-            "--image-size", size, "is not a multiple of 32 of at least 32", "e.g. 64"
-        )
+    _check_size(size)
     print(f"images: {size}x{size} crops", flush=True)
     return data, size
 
@@ -364,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data, size = _data(args, out)
     extra = pretrain_overrides(data, size, args.pretrain_epochs)
+    # The benchmark configs composed (and checked) before pretraining spends its
+    # time: a refusal there would otherwise come after it.
+    plan_sweeps(out, data, [], args.seeds, args.benchmark_epochs, image_size=size)
     seer = pretrain(out, data, args.pretrain_epochs, extra)
     _stage("random-init checkpoint")
     checkpoints = [("seer", str(seer)), ("random", str(random_init(out, data)))]
