@@ -231,6 +231,13 @@ LAUNCHER_CASES = {
         "config.DATA.TRAIN.DATA_LIMIT",
         "is above the 30 images",
     ),
+    "batch above the folder": (
+        lambda d: _pretrain_on(
+            d["train"], "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=64"
+        ),
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+        "is more than the 30 images each of the 1 process(es) gets",
+    ),
     "top-5 meter with 3 classes": (
         lambda d: _digits_benchmark("linear", d, "config.DATA.NUM_CLASSES=3"),
         "config.METERS.accuracy_list_meter.topk_values",
