@@ -46,6 +46,8 @@ from torch import nn
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
+from seer_plugins.patches.atomic_checkpoints import fsync_folder
+
 SHARDED_DIR = "sharded"
 # Where VISSL's checkpoint holds the weights, the reference takes their place:
 # classy_state_dict -> base_model -> REFERENCE_KEY.
@@ -73,15 +75,6 @@ def share_rank0_buffers(model: nn.Module) -> None:
         dist.broadcast(buffer, src=0)
 
 
-def _fsync_folder(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _commit(partial: str, final: str) -> None:
     """Rename `partial` to `final`; an existing `final` is replaced."""
     old = None
@@ -90,7 +83,7 @@ def _commit(partial: str, final: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
         os.rename(final, old)
     os.rename(partial, final)
-    _fsync_folder(os.path.dirname(final))
+    fsync_folder(os.path.dirname(final))
     if old:
         shutil.rmtree(old, ignore_errors=True)
 
