@@ -113,6 +113,6 @@ def test_dry_run_runs_every_step_and_writes_the_report(tmp_path):
     assert "batch64_peak_gb" in report  # CUDA only: None on CPU
     assert report["numerics"]["status"] == "OK"
     assert report["seer_1b_launcher"]["iterations_logged"] == 6
-    assert report["seer_1b_sharded_launcher"]["iterations_logged"] == 6
+    assert report["seer_1b_sharded_launcher"]["iterations_logged"] == 8
     assert report["versions"]["vissl"] == "0.1.6"
     assert report["sinkhorn"]["max_abs_difference"] < 1e-6
