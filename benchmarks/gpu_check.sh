@@ -169,7 +169,7 @@ throughput tp_bf16 120 --only ours --amp bf16 --batch "$B16" "${LEVERS[@]}"
 throughput tp_bf16_b32 120 --only ours --amp bf16 --batch "$B32" "${LEVERS[@]}"
 
 # -- 5. The GPU tests (they skip without CUDA) --------------------------------------
-mapfile -t GPU_TESTS < <(grep -l "pytest.mark.gpu" tests/test_*.py)
+mapfile -t GPU_TESTS < <(grep -l "@needs_gpu" tests/test_*.py)
 step gpu_tests 150 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu "${GPU_TESTS[@]}"
 
 # -- 6. Smaller levers, while the budget lasts --------------------------------------
@@ -180,17 +180,9 @@ throughput tp_fused_sgd 120 --only ours --amp "$FP16" --batch "$B16" "${LEVERS[@
 throughput tp_compile $(( COMPILE_CAP + 30 )) --only ours --amp "$FP16" --batch "$B16" \
   "${LEVERS[@]}" --compile --time-limit "$COMPILE_CAP"
 
-# -- 7. PLACEHOLDER: seer_1b sharded for a few iterations ---------------------------
-# Runs once the FSDP2 work has put MODEL.SEER_FSDP into configs/defaults; that work
-# sets SEER_SHARDED_OVERRIDES (the overrides that switch sharding on) if the one
-# below is not its key.
-if grep -qs "SEER_FSDP" configs/defaults/*.yaml; then
-  read -r -a SHARDED <<< "${SEER_SHARDED_OVERRIDES:-config.MODEL.SEER_FSDP.enabled=True}"
-  launcher seer_1b_sharded 180 8 "${SHARDED[@]}"
-else
-  record seer_1b_sharded "SKIPPED (no SEER_FSDP)" 0 "-" \
-    "needs MODEL.SEER_FSDP in configs/defaults"
-fi
+# -- 7. seer_1b sharded (MODEL.SEER_FSDP, FSDP2 on one GPU) for a few iterations -----
+read -r -a SHARDED <<< "${SEER_SHARDED_OVERRIDES:-config.MODEL.SEER_FSDP.ENABLED=True}"
+launcher seer_1b_sharded 180 8 "${SHARDED[@]}"
 
 # -- 8. The report, printed last -----------------------------------------------------
 echo "gpu_check: steps done in $(elapsed)s"

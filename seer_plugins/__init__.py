@@ -25,6 +25,7 @@ from seer_plugins.losses import swav_config  # noqa: E402,F401  inferrer: infer_
 from seer_plugins.optimizers import seer_sgd  # noqa: E402,F401  optimizer: seer_sgd
 from seer_plugins.trainer import train_step  # noqa: E402,F401  train step: seer_train_step; inferrer: infer_seer_amp
 from seer_plugins.trainer import task  # noqa: E402,F401  task: seer_self_supervision_task
+from seer_plugins.sharding import config  # noqa: E402,F401  inferrer: check_seer_fsdp_config
 from seer_plugins.data import low_shot_dataset  # noqa: E402,F401  data source: seer_low_shot
 from seer_plugins.hooks import registry  # noqa: E402,F401  inferrer: resolve_plugin_hooks
 from seer_plugins.hooks import bad_images  # noqa: E402,F401  hook: seer_bad_images

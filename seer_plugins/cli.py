@@ -19,6 +19,10 @@ COMMANDS = {
         "seer_plugins.apps.demo.pipeline:main",
         "the whole pipeline on digits or on your image folder (--data DIR)",
     ),
+    "plan": (
+        "seer_plugins.apps.memory_plan:main",
+        "per-GPU memory of a config, sharded or not, against your GPUs' memory",
+    ),
     "train": (
         "seer_plugins.apps.commands:train",
         "pretrain, evaluate or extract features: config=NAME [OVERRIDE ...]",

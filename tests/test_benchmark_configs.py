@@ -170,6 +170,16 @@ def test_linear_recipe():
     assert config.METERS.accuracy_list_meter.meter_names == ["res4", "res5", "avgpool"]
 
 
+@pytest.mark.parametrize("entry", ["benchmark/linear/in1k", "benchmark/low_shot/in1k"])
+def test_a_10b_trunk_is_evaluated_sharded(entry):
+    config = _compose(entry, "regnety_10b")
+    assert config.MODEL.SEER_FSDP.ENABLED
+    assert (
+        config.TRAINER.TASK_NAME == "seer_self_supervision_task"
+    )  # the one that shards
+    assert not _compose(entry, "regnety_256gf").MODEL.SEER_FSDP.ENABLED
+
+
 def test_user_overrides_reach_the_data_source():
     config = _compose(
         "benchmark/low_shot/in1k",

@@ -279,5 +279,48 @@ def test_missing_input_is_one_error_line(tmp_path, capsys):
     assert _tool().main([str(tmp_path / "nope.torch"), "x.pth", "--to", "timm"]) == 2
     assert (
         capsys.readouterr().err
-        == f"error: INPUT='{tmp_path / 'nope.torch'}': does not exist; give a weights file\n"
+        == f"error: INPUT='{tmp_path / 'nope.torch'}': does not exist; give a weights file or shard folder\n"
     )
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_error_line(tmp_path, capsys):
+    text = tmp_path / "notes.torch"
+    text.write_text("hello\n")
+    assert _tool().main([str(text), str(tmp_path / "x.pth"), "--to", "timm"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: INPUT='{text}': is not a torch checkpoint (")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_sharded_checkpoint_converts_to_the_consolidated_layouts(trunk, tmp_path):
+    """A sharded run's checkpoint (VISSL's file pointing at a folder of shards, or the
+    folder): the whole model in VISSL's layout, the trunk in timm's."""
+    import torch.distributed.checkpoint as dcp
+
+    from seer_plugins.models.convert import convert_file, vissl_trunk_to_timm
+    from seer_plugins.sharding.checkpoint import REFERENCE_KEY
+
+    heads = {"0.prototypes0.weight": torch.randn(5, 3)}
+    model = {f"trunk.{k}": v for k, v in trunk.state_dict().items()}
+    model |= {f"heads.{k}": v for k, v in heads.items()}
+    folder = "sharded/model_phase0"
+    dcp.save({"model": model}, checkpoint_id=tmp_path / folder, no_dist=True)
+    reference = {REFERENCE_KEY: {"folder": folder, "world_size": 1}}
+    marker = tmp_path / "model_phase0.torch"
+    torch.save({"classy_state_dict": {"base_model": reference}}, marker)
+
+    out = tmp_path / "consolidated.torch"
+    assert convert_file(str(marker), str(out), "vissl") == "sharded"
+    got = torch.load(out)["classy_state_dict"]["base_model"]["model"]
+    expected = vissl_checkpoint(trunk.state_dict(), heads)
+    expected = expected["classy_state_dict"]["base_model"]["model"]
+    for part in ("trunk", "heads"):
+        assert got[part].keys() == expected[part].keys()
+        assert all(torch.equal(got[part][k], v) for k, v in expected[part].items())
+
+    out = tmp_path / "timm.pth"
+    convert_file(str(tmp_path / folder), str(out), "timm")
+    timm = torch.load(out)
+    want = vissl_trunk_to_timm(trunk.state_dict())
+    assert timm.keys() == want.keys()
+    assert all(torch.equal(timm[k], v) for k, v in want.items())

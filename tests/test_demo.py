@@ -208,3 +208,33 @@ def test_quick_heldout_evaluation(tmp_path):
     overrides = json.loads((run / "sweep_run.json").read_text())["overrides"]
     test_dir = out / "heldout" / "images_seed0"
     assert f"config.DATA.TEST.DATA_PATHS=[{test_dir}]" in overrides
+
+
+def test_a_folder_of_fewer_than_5_classes_is_benchmarked_on_top_1(tmp_path):
+    """The benchmarks' top-5 meter needs 5 classes: the demo's benchmark runs on a
+    4-class folder ask for top-1 only, and compose (the checks included)."""
+    from seer_plugins.apps.demo.overrides import topk_overrides
+
+    root = tmp_path / "data"
+    _class_folder(root / "train", classes=4, per_class=4)
+    _class_folder(root / "val", classes=4, per_class=2)
+    assert topk_overrides(root) == ["config.METERS.accuracy_list_meter.topk_values=[1]"]
+    sweeps = pipeline.plan_sweeps(tmp_path / "out", root, [], [0], None, 64)
+    assert all(
+        "config.METERS.accuracy_list_meter.topk_values=[1]" in s.overrides
+        for s in sweeps.values()
+    )
+    five = tmp_path / "five"
+    _class_folder(five / "train", classes=5, per_class=1)
+    assert topk_overrides(five) == []
+
+
+def test_a_bad_image_size_is_refused_before_anything_is_written(tmp_path, capsys):
+    data = _class_folder(tmp_path / "data", classes=3, per_class=5)
+    out = tmp_path / "out"
+    status = cli.main(
+        ["demo", "--data", str(data), "--out", str(out), "--image-size", "33"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error: --image-size=33: is not a multiple")
+    assert not out.exists()

@@ -60,12 +60,11 @@ def test_a_failing_step_is_recorded_and_the_next_one_runs(tmp_path):
     # its log, and the script still reaches the last one.
     proc, out, steps = _run(tmp_path, "--dry-run", python="false", timeout=120)
     assert list(steps) == STEPS, proc.stdout[-2000:]
-    for name in STEPS[1:-1]:
+    for name in STEPS[1:]:
         status, log = steps[name][1], steps[name][3]
         assert status == "FAILED (rc 1)", (name, status)
         assert (out / log).is_file()
     assert steps["install"][1] == "SKIPPED (dry run)"
-    assert steps["seer_1b_sharded"][1] == "SKIPPED (no SEER_FSDP)"
 
 
 def test_report_pieces():
@@ -100,8 +99,9 @@ def test_dry_run_runs_every_step_and_writes_the_report(tmp_path):
     proc, out, steps = _run(tmp_path, "--dry-run")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert list(steps) == STEPS
-    for name in STEPS[1:-2]:
-        assert steps[name][1] == "OK", (name, steps[name], proc.stdout[-3000:])
+    for name in STEPS[1:]:
+        if name != "tp_compile":
+            assert steps[name][1] == "OK", (name, steps[name], proc.stdout[-3000:])
     # torch.compile on 2 CPU cores takes minutes: its time cap stops it.
     assert steps["tp_compile"][1] in ("OK", "TIME CAP (ours stopped)")
     # The table comes last, then the report's path.
@@ -113,5 +113,6 @@ def test_dry_run_runs_every_step_and_writes_the_report(tmp_path):
     assert "batch64_peak_gb" in report  # CUDA only: None on CPU
     assert report["numerics"]["status"] == "OK"
     assert report["seer_1b_launcher"]["iterations_logged"] == 6
+    assert report["seer_1b_sharded_launcher"]["iterations_logged"] == 8
     assert report["versions"]["vissl"] == "0.1.6"
     assert report["sinkhorn"]["max_abs_difference"] < 1e-6

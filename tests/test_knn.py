@@ -132,3 +132,14 @@ def test_sweep_runs_and_tabulates_knn_on_digits(digits, init_checkpoint, tmp_pat
     assert row["top1"] == f"{accuracy['top1']:.2f}"
     assert 10 < accuracy["top1"] <= accuracy["top5"] <= 100  # above chance
     assert (out / "results.png").stat().st_size > 0
+
+
+def test_results_keep_only_the_k_values_measured(tmp_path):
+    """A top-1-only config (fewer than 5 classes): no top-5 in the metrics line."""
+    import json
+
+    from seer_plugins.engines.knn_results import METRICS_FILE, write_results
+
+    write_results(tmp_path, {"layers": {"avgpool": {"top1": 75.0}}, "k": 20})
+    line = json.loads((tmp_path / METRICS_FILE).read_text())
+    assert line["test_accuracy_list_meter"] == {"top_1": {"avgpool": 75.0}}

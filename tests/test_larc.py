@@ -1,7 +1,13 @@
-"""Apex-free LARC: one step against the formula by hand, and through VISSL's groups."""
+"""Apex-free LARC: one step against the formula by hand, through VISSL's groups, and on
+sharded (DTensor) parameters against whole ones."""
+
+import socket
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
 from seer_plugins.optimizers.larc import LARCSGD
@@ -147,3 +153,22 @@ def test_vissl_param_groups_keep_bn_and_bias_unregularised():
 def test_unknown_larc_keys_are_listed():
     with pytest.raises(ValueError, match=r"unknown keys \['trust'\]"):
         SeerSGD.from_config({"larc_config": {"trust": 0.1}, "seer_larc": True})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sharded_parameters_step_bit_for_bit_as_whole_ones(tmp_path):
+    """2 gloo processes, three steps: the float64 sums of squares of the shards give
+    the same float32 norms as the whole tensors' (float32 sums do not: this test
+    fails with them)."""
+    sys.path.insert(0, str(Path(__file__).parent / "support"))
+    from sharding_workers import larc_worker
+
+    mp.spawn(larc_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    result = torch.load(tmp_path / "larc.pt")
+    for plain, sharded in zip(result["plain"], result["sharded"], strict=True):
+        assert torch.equal(plain, sharded)

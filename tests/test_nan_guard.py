@@ -82,3 +82,36 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(
     assert f"at iteration {iteration} " in output
     assert "Last checkpoint:" in output and "model_iteration4.torch" in output
     _assert_last_good_checkpoint(folder, 4)
+
+
+@pytest.mark.slow
+def test_nan_in_one_ranks_shard_stops_every_rank(tmp_path, monkeypatch):
+    """Sharded, a NaN weight is in one rank's shard only: the guard's verdict is
+    all-reduced, every rank stops at that iteration, and the newest checkpoint on
+    disk is the last good one."""
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("SEER_TEST_FAULT", "params:7:1")  # rank 1's shard only
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    rc, output = run_script(
+        PROBE,
+        [
+            "config=pretrain/seer_tiny",
+            f"config.CHECKPOINT.DIR={folder}",
+            "config.CHECKPOINT.CHECKPOINT_ITER_FREQUENCY=4",
+            "config.OPTIMIZER.num_epochs=1",
+            "config.DATA.TRAIN.DATA_LIMIT=160",
+            "config.DISTRIBUTED.NUM_PROC_PER_NODE=2",
+            "config.MODEL.SEER_FSDP.ENABLED=True",
+            "config.HOOKS.PLUGINS=[seer_test_fault]",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert rc != 0, output[-3000:]
+    stopped = "non-finite parameters after the update"
+    assert f"{stopped} (trunk._feature_blocks.conv1.stem.0.weight)" in output  # rank 1
+    assert f"{stopped} (in another rank's shards)" in output  # rank 0
+    assert sorted(p.name for p in folder.glob("model_*.torch")) == [
+        "model_iteration4.torch"
+    ]
+    assert [p.name for p in (folder / "sharded").iterdir()] == ["model_iteration4"]

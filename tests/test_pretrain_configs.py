@@ -154,6 +154,12 @@ def test_seer_10b_differences():
     assert config.MODEL.HEAD.PARAMS[0][1]["dims"][0] == 28280
     peak = config.OPTIMIZER.param_schedulers.lr.schedulers[0]["end_value"]
     assert peak == pytest.approx(9.3, abs=0.01)
+    # Sharded by default (FSDP2), SEER-1.3B with one override.
+    assert config.MODEL.SEER_FSDP.ENABLED
+    assert not _compose("seer_1b").MODEL.SEER_FSDP.ENABLED
+    assert _compose(
+        "seer_1b", "config.MODEL.SEER_FSDP.ENABLED=True"
+    ).MODEL.SEER_FSDP.ENABLED
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without GPUs")

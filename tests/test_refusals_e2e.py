@@ -135,7 +135,7 @@ LAUNCHER_CASES = {
     "timm state dict as WEIGHTS_INIT": (
         lambda d: [*TINY, f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={d['timm_weights']}"],
         "config.MODEL.WEIGHTS_INIT.PARAMS_FILE",
-        "convert_checkpoint.py",
+        "seer convert",
     ),
     "misspelled key": (
         lambda d: [*TINY, "config.OPTIMIZER.weight_decy=0.1"],
@@ -230,6 +230,13 @@ LAUNCHER_CASES = {
         lambda d: _pretrain_on(d["train"], "config.DATA.TRAIN.DATA_LIMIT=100"),
         "config.DATA.TRAIN.DATA_LIMIT",
         "is above the 30 images",
+    ),
+    "batch above the folder": (
+        lambda d: _pretrain_on(
+            d["train"], "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=64"
+        ),
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+        "is more than the 30 images each of the 1 process(es) gets",
     ),
     "top-5 meter with 3 classes": (
         lambda d: _digits_benchmark("linear", d, "config.DATA.NUM_CLASSES=3"),

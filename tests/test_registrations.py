@@ -46,6 +46,7 @@ REGISTERED = {
     "compose-time check": ["check_plugin_names", "check_value_types"],
     "compose-time inferrer": [
         "check_lr_milestones",
+        "check_seer_fsdp_config",
         "check_seer_regnet_config",
         "check_topk_classes",
         "infer_seer_amp",

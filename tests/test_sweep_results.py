@@ -170,3 +170,10 @@ def test_missing_inputs_fail_before_any_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: --checkpoint=") and "nope.torch" in err
     assert not any(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_mean_of_runs_without_top_5_is_blank_not_nan():
+    from seer_plugins.apps.sweep.results import _mean_std
+
+    assert _mean_std([float("nan"), float("nan")]) == ""
+    assert _mean_std([90.0, 92.0]) == "91.00 ± 1.41"

@@ -4,6 +4,9 @@
     python tools/convert_checkpoint.py seer_regnet256.torch seer_timm.pth --to timm
     python tools/convert_checkpoint.py seer_timm.pth seer_vissl.torch --to vissl
 
+    python tools/convert_checkpoint.py ckpt/model_final_checkpoint_phase0.torch \
+        consolidated.torch --to vissl      # a sharded run's checkpoint (or its folder)
+
 The input format is detected. The key mapping is documented in
 seer_plugins/models/convert.py.
 """

@@ -6,5 +6,6 @@
 - :mod:`sweep`: benchmark sweeps over checkpoints x label subsets x seeds, tables;
 - :mod:`plots`: a run's loss, learning rate and img/s; a sweep's results.png;
 - :mod:`demo`: the digits demo, pretraining to a results table;
-- :mod:`throughput`: the one-step throughput benchmark, ours against stock VISSL.
+- :mod:`throughput`: the one-step throughput benchmark, ours against stock VISSL;
+- :mod:`memory_plan`: per-GPU memory of a config, sharded or not, against a GPU's.
 """

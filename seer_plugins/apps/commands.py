@@ -160,7 +160,7 @@ def split(argv: Sequence[str]) -> int:
 
 def convert(argv: Sequence[str]) -> int:
     """`seer convert`: RegNetY weights between VISSL/SEER and timm."""
-    from seer_plugins.models.convert import convert_file
+    from seer_plugins.models.convert import ConversionError, convert_file
 
     parser = argparse.ArgumentParser(
         prog="seer convert",
@@ -170,7 +170,11 @@ def convert(argv: Sequence[str]) -> int:
         epilog="example: seer convert model_final_checkpoint_phase0.torch "
         "seer_timm.pth --to timm --keep-head",
     )
-    parser.add_argument("input", help="VISSL/SEER checkpoint or timm state dict")
+    parser.add_argument(
+        "input",
+        help="VISSL/SEER checkpoint, timm or torchvision state dict, or a sharded "
+        "checkpoint (its .torch file or its folder of shards)",
+    )
     parser.add_argument("output", help="where to write the converted weights")
     parser.add_argument("--to", required=True, choices=["vissl", "timm"])
     parser.add_argument(
@@ -186,9 +190,22 @@ def convert(argv: Sequence[str]) -> int:
         help="allow arbitrary pickled objects in INPUT (only for files you trust)",
     )
     args = parser.parse_args(argv)
-    if not Path(args.input).is_file():
-        raise ConfigError("INPUT", args.input, "does not exist", "give a weights file")
-    convert_file(args.input, args.output, args.to, args.trust_pickle, args.keep_head)
+    if not Path(args.input).exists():
+        raise ConfigError(
+            "INPUT", args.input, "does not exist", "give a weights file or shard folder"
+        )
+    try:
+        convert_file(
+            args.input, args.output, args.to, args.trust_pickle, args.keep_head
+        )
+    except ConversionError as error:
+        raise ConfigError(
+            "INPUT",
+            args.input,
+            str(error),
+            "a VISSL/SEER checkpoint, a timm or torchvision RegNetY state dict, or a "
+            "sharded checkpoint",
+        ) from None
     return 0
 
 

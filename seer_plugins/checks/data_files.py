@@ -5,6 +5,8 @@ model) or not at all: a missing or empty path; a folder without class subfolders
 with an empty one (torchvision's "Found no valid file", no path given); a dataset
 name with neither a path nor a catalog entry (found only after building the model);
 `DATA_LIMIT` above the data ("Cannot take a larger sample than population"); a
+batch larger than each process's share of the data when partial batches are dropped
+("No batches to read. Is the dataset empty?", after the processes started); a
 folder of files none of which decode (trained to the end on grey replacements);
 a low-shot split file that is missing, names other images, or leaves classes out;
 more classes than the classifier or fewer than the top-k meter needs ("selected
@@ -169,6 +171,32 @@ def _check_limit(config, split: str, path: str, source: str, entries) -> None:
         )
 
 
+def _check_batch(config, path: str, source: str, entries) -> None:
+    """With partial batches dropped, each process needs one whole batch of images."""
+    data = config.DATA.TRAIN
+    if not data.get("DROP_LAST", False):
+        return
+    batch = int(data.BATCHSIZE_PER_REPLICA)
+    processes = int(config.DISTRIBUTED.NUM_NODES) * int(
+        config.DISTRIBUTED.NUM_PROC_PER_NODE
+    )
+    needed = batch * processes
+    size = _count(path, source, entries, needed)
+    limit = data.get("DATA_LIMIT", -1)
+    if isinstance(limit, int) and limit > 0:
+        size = min(size, limit)
+    if size < needed:
+        share = -(-size // processes)  # the distributed sampler pads to equal shares
+        raise ConfigError(
+            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+            batch,
+            f"is more than the {share} images each of the {processes} process(es) "
+            f"gets from {path} (DATA.TRAIN.DROP_LAST drops a partial batch: no "
+            "batch would be left)",
+            f"at most {share}, or more images",
+        )
+
+
 def _check_split_file(config, split: str, path: str, classes: list[str]) -> list:
     """The split's samples; refuses a missing, foreign or class-dropping split."""
     key = f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE"
@@ -262,6 +290,7 @@ def check_data(config) -> None:
             )
             _check_limit(config, split, path, source, entries)
             if split == "TRAIN":
+                _check_batch(config, path, source, entries)
                 _check_decodable(key, path, source, classes)
                 if classes:
                     _check_classes(config, classes, path)

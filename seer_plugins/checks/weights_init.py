@@ -34,9 +34,7 @@ from seer_plugins.models.convert import guess_format
 KEY = "config.MODEL.WEIGHTS_INIT"
 PARAMS_KEY = f"{KEY}.PARAMS_FILE"
 ALLOW_PARTIAL = "SEER_ALLOW_PARTIAL_LOAD"
-CONVERT_HINT = (
-    "convert it first: python tools/convert_checkpoint.py {path} OUT.torch --to vissl"
-)
+CONVERT_HINT = "convert it first: seer convert {path} OUT.torch --to vissl"
 SAMPLE = 3
 
 
@@ -71,13 +69,14 @@ def load_weights_file(path: str) -> Mapping:
             # The legacy (non-zip) format cannot be memory-mapped.
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails on garbage in many ways
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        first = str(error).splitlines()[0] if str(error) else ""
         raise ConfigError(
             PARAMS_KEY,
             path,
-            f"is not a torch checkpoint VISSL can read ({first[:160]})",
+            f"is not a torch checkpoint VISSL can read ({type(error).__name__}: "
+            f"{first[:160]})",
             "give a .torch/.pth file written by torch.save (a VISSL checkpoint, "
-            "or a state dict converted with tools/convert_checkpoint.py)",
+            "or a state dict converted with seer convert)",
         ) from None
     if not isinstance(checkpoint, Mapping):
         raise ConfigError(
@@ -89,9 +88,20 @@ def load_weights_file(path: str) -> Mapping:
     return checkpoint
 
 
-def _prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
+def prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
     """The file's tensors under the names VISSL will look them up by."""
+    from seer_plugins.sharding.checkpoint import sharded_reference
+
     params = config.MODEL.WEIGHTS_INIT
+    if sharded_reference(checkpoint) is not None:
+        raise ConfigError(
+            PARAMS_KEY,
+            path,
+            "is a sharded run's checkpoint (its shards are in a folder beside it), "
+            "which only a sharded model reads",
+            f"set config.MODEL.SEER_FSDP.ENABLED=True, or consolidate it first: "
+            f"seer convert {path} OUT.torch --to vissl",
+        )
     layout = guess_format(checkpoint)
     if layout in ("timm", "torchvision"):
         raise ConfigError(
@@ -120,8 +130,7 @@ def _prepared_state(config, checkpoint: Mapping, path: str) -> Mapping:
                 f"{KEY}.STATE_DICT_KEY_NAME",
                 key_name,
                 f"{path}'s classy_state_dict has no base_model -> model -> trunk/heads",
-                "is it a VISSL checkpoint? (convert others with "
-                "tools/convert_checkpoint.py)",
+                "is it a VISSL checkpoint? (convert others with seer convert)",
             ) from None
     if params.get("REMOVE_PREFIX", None):
         state = replace_module_prefix(state, params.REMOVE_PREFIX)
@@ -146,7 +155,14 @@ def plan_load(
     Args:
         model_shapes: `{state-dict key: shape}` of the model being initialised.
     """
-    state = _prepared_state(config, checkpoint, path)
+    return plan_for_state(
+        config, prepared_state(config, checkpoint, path), model_shapes
+    )
+
+
+def plan_for_state(config, state: Mapping, model_shapes: Mapping) -> LoadPlan:
+    """`plan_load` on the file's tensors already under the model's names
+    (`state`: name -> anything with a `.shape`, e.g. a sharded checkpoint's metadata)."""
     skip = list(config.MODEL.WEIGHTS_INIT.get("SKIP_LAYERS", None) or [])
     plan = LoadPlan(file_keys=[str(k) for k in state])
     for name, shape in model_shapes.items():
@@ -219,6 +235,14 @@ def check_weights_init(config) -> None:
 
     path = config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or ""
     checkpoint = load_weights_file(path)
+    from seer_plugins.sharding.config import sharding_enabled
+    from seer_plugins.sharding.weights_init import sharded_load_plan
+
     with torch.device("meta"):
         model = build_model(config.MODEL, config.OPTIMIZER)
-    verify(config, plan_load(config, checkpoint, model_shapes(model), path), path)
+    plan = None
+    if sharding_enabled(config):
+        plan = sharded_load_plan(config, model, path, checkpoint)
+    if plan is None:
+        plan = plan_load(config, checkpoint, model_shapes(model), path)
+    verify(config, plan, path)

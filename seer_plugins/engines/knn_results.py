@@ -20,7 +20,8 @@ def write_results(folder: str | os.PathLike, results: dict) -> Path:
     """Append the metrics line, then write `knn_results.json` atomically.
 
     Args:
-        results: `{"layers": {layer: {"top1": %, "top5": %}}, ...settings}`.
+        results: `{"layers": {layer: {"top1": %, "top5": %}}, ...settings}` (the
+            k values the accuracy meter asks for).
     """
     folder = Path(folder)
     layers = results["layers"]
@@ -28,9 +29,12 @@ def write_results(folder: str | os.PathLike, results: dict) -> Path:
         "iteration": 0,
         "phase_idx": 0,
         "train_phase_idx": 0,
+        # {"top_1": {layer: %}, "top_5": ...}: VISSL's test meter layout.
         "test_accuracy_list_meter": {
-            "top_1": {name: acc["top1"] for name, acc in layers.items()},
-            "top_5": {name: acc["top5"] for name, acc in layers.items()},
+            f"top_{key.removeprefix('top')}": {
+                name: acc[key] for name, acc in layers.items()
+            }
+            for key in next(iter(layers.values()), {})
         },
     }
     with (folder / METRICS_FILE).open("a") as f:

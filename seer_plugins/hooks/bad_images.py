@@ -153,7 +153,22 @@ class SeerBadImagesHook(SeerHook):
                 seen,
             )
         elif is_primary():
-            logging.info("epoch %d: all %d images read", task.train_phase_idx, seen)
+            text = f"epoch {task.train_phase_idx}: {seen} images read, none unreadable"
+            total = _dataset_size(task)
+            if total and seen < total:
+                # Shuffled each epoch: the images left out change between epochs.
+                text += (
+                    f"; {total - seen} of the {total} not read this epoch (a last "
+                    "partial batch is dropped: DATA.TRAIN.DROP_LAST)"
+                )
+            logging.info(text)
+
+
+def _dataset_size(task) -> int | None:
+    try:
+        return len(task.datasets["train"])
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
 def image_paths(task, indices: list[int]) -> list[str]:

@@ -16,7 +16,8 @@ and switches that key off, so VISSL's hooks do not run. It raises
 - `on_loss_and_meter`: a non-finite loss (all-reduced, so every rank stops), before
   backward and the update;
 - `on_update`: a non-finite parameter after the update, before `on_step` and
-  `on_phase_end`, where VISSL's checkpoint hook saves.
+  `on_phase_end`, where VISSL's checkpoint hook saves. Sharded parameters are
+  checked shard by shard, and the verdict all-reduced: every rank stops together.
 
 Raising there means the checkpoint hook never sees a NaN model: the last checkpoint
 on disk is the last good one. Its order puts it after every other plugin hook, so
@@ -32,6 +33,7 @@ from classy_vision.generic.distributed_util import get_rank
 
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
+from seer_plugins.sharding.dtensors import any_rank, local_tensor, shard_group
 from seer_plugins.trainer.train_step import last_loss_value
 
 HOOK_NAME = "seer_nan_guard"
@@ -124,12 +126,15 @@ class SeerNanGuardHook(SeerHook):
     def on_update(self, task) -> None:
         if not task.train:
             return
-        params = [p for p in task.base_model.parameters()]
-        if not _all_finite(params):
-            names = [
-                n
-                for n, p in task.base_model.named_parameters()
-                if p.is_floating_point() and not torch.isfinite(p.detach()).all()
-            ]
-            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-            self._stop(task, f"non-finite parameters after the update ({shown})")
+        params = list(task.base_model.parameters())
+        local = [local_tensor(p) for p in params]
+        if not any_rank(not _all_finite(local), shard_group(params), task.device):
+            return
+        names = [
+            n
+            for n, p in task.base_model.named_parameters()
+            if p.is_floating_point() and not torch.isfinite(local_tensor(p)).all()
+        ]
+        shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+        shown = shown or "in another rank's shards"
+        self._stop(task, f"non-finite parameters after the update ({shown})")

@@ -8,11 +8,14 @@ does) or else the last bias-free Linear layers of the head mapping the embedding
 K_i scores (VISSL's `swav_head`).
 
 - `seer_swav_queue`: scores the queued embeddings against the current prototypes
-  after each forward, for the loss's Sinkhorn.
+  after each forward, for the loss's Sinkhorn. Sharded prototypes are gathered
+  whole for it (every rank runs the hook: the all-gather is collective).
 - `seer_prototypes_normalize`: L2-normalises prototype rows at the start and after
-  every update.
+  every update. Sharded prototypes hold whole rows on each rank (FSDP2 shards dim
+  0), so each rank normalises its own rows.
 - `seer_prototypes_freeze`: drops the prototypes' gradients before the update for the
-  first `freeze_prototypes_iters` iterations.
+  first `freeze_prototypes_iters` iterations (on every rank: LARC all-reduces the
+  norms of the parameters that have gradients).
 
 Each is wanted when the configured loss class declares the capability it serves
 (`capabilities`, e.g. `seer_swav_loss`'s), and is a no-op at run time with a loss
@@ -29,6 +32,7 @@ from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import loss_capabilities, register_hook
 from seer_plugins.models.prototypes import find_prototype_layers
 from seer_plugins.models.wrappers import unwrap
+from seer_plugins.sharding.dtensors import full_tensor, local_tensor, rows_are_local
 
 
 def _loss_can(capability: str):
@@ -78,9 +82,11 @@ class SeerSwAVQueueHook(_SwAVHook):
     def on_forward(self, task) -> None:
         loss = self._loss(task)
         if task.train and self._active(task) and loss.queue_active:
-            loss.refresh_queue_scores(
-                [layer.weight for layer in self._prototypes(task)]
-            )
+            with torch.no_grad():
+                weights = [
+                    full_tensor(layer.weight) for layer in self._prototypes(task)
+                ]
+            loss.refresh_queue_scores(weights)
 
 
 @register_hook(
@@ -98,8 +104,15 @@ class SeerNormalizePrototypesHook(_SwAVHook):
         for layer in self._prototypes(task):
             weight = layer._parameters.get("weight")
             # Weight-normalised layers (weight_g, weight_v) are unit rows already.
-            if weight is not None:
-                weight.copy_(F.normalize(weight, dim=1, p=2))
+            if weight is None:
+                continue
+            if not rows_are_local(weight):
+                raise ValueError(
+                    f"prototype weight sharded as {weight.placements}: rows are not "
+                    "whole on each rank"
+                )
+            rows = local_tensor(weight)
+            rows.copy_(F.normalize(rows, dim=1, p=2))
 
     def on_start(self, task) -> None:
         # A resumed run's prototypes were saved normalised; normalising them again

@@ -131,6 +131,17 @@ class SeerSwAVLoss(ClassyLoss):
     def refresh_queue_scores(self, prototype_weights: Sequence[torch.Tensor]) -> None:
         self.criterion.refresh_queue_scores(prototype_weights)
 
+    def reshard_state(self, states: Sequence[dict], rank: int, world_size: int) -> dict:
+        """This rank's loss state from those of a run with another number of ranks
+        (the SwAV queue redealt: :func:`swav_criterion.reshard_queue`)."""
+        prefix = "criterion."
+        inner = [
+            {k.removeprefix(prefix): v for k, v in s.items() if k.startswith(prefix)}
+            for s in states
+        ]
+        state = self.criterion.reshard_state(inner, rank, world_size)
+        return {prefix + k: v for k, v in state.items()}
+
     @property
     def num_prototypes(self) -> list[int]:
         return list(self.criterion.num_prototypes)

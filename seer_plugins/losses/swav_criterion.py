@@ -240,6 +240,31 @@ class SeerSwAVCriterion(nn.Module):
         torch.save([s.detach().cpu() for s in scores], path)
         logging.error("SwAV loss is not finite; scores saved to %s", path)
 
+    def reshard_state(self, states: Sequence[dict], rank: int, world_size: int) -> dict:
+        """This rank's state from the states of a run with another number of ranks.
+
+        Args:
+            states: every old rank's `state_dict()`, in rank order.
+            rank, world_size: this rank among the new ranks.
+        """
+        state = {"num_iteration": states[0]["num_iteration"]}
+        if not self.has_queue:
+            return state
+        if all("queue_embeddings" in s for s in states):
+            filled = min(int(s["queue_filled"]) for s in states)
+            queue, filled = reshard_queue(
+                [s["queue_embeddings"] for s in states],
+                filled,
+                rank,
+                world_size,
+                self.local_queue_length,
+            )
+        else:  # the old run had no queue
+            queue, filled = torch.zeros_like(self.queue_embeddings), 0
+        state["queue_embeddings"] = queue
+        state["queue_filled"] = torch.tensor(filled)
+        return state
+
     @property
     def collapse_value(self) -> float:
         """The loss when predictions and codes are uniform: mean of ln(K_i)."""
@@ -253,6 +278,30 @@ class SeerSwAVCriterion(nn.Module):
             f"dtype={self.dtype}, local_queue_length={self.local_queue_length}, "
             f"queue_start_iter={self.queue_start_iter}"
         )
+
+
+def reshard_queue(
+    queues: Sequence[torch.Tensor], filled: int, rank: int, world_size: int, length: int
+) -> tuple[torch.Tensor, int]:
+    """One rank's queue when the queues of another number of ranks are redealt.
+
+    The old ranks' rows of equal age are interleaved, newest first, into one global
+    queue, which is dealt round-robin to the new ranks: every new queue holds rows
+    of every age, as an uninterrupted run with this many ranks would.
+
+    Args:
+        queues: each old rank's `(crops, L_old, dim)` queue, newest row first.
+        filled: the rows of each that hold embeddings.
+        rank, world_size: this rank among the new ranks.
+        length: the new per-rank queue length.
+    Returns:
+        `(crops, length, dim)` and the number of its filled rows.
+    """
+    ordered = torch.stack([q[:, :filled] for q in queues], dim=2).flatten(1, 2)
+    mine = ordered[:, rank::world_size][:, :length]
+    queue = queues[0].new_zeros(queues[0].shape[0], length, queues[0].shape[2])
+    queue[:, : mine.shape[1]] = mine
+    return queue, mine.shape[1]
 
 
 def _read_counters(criterion: SeerSwAVCriterion, incompatible_keys) -> None:

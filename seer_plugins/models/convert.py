@@ -25,14 +25,23 @@ Tensors are carried over unchanged (same shapes, no transposition), so a timm
 `RegNet(RegNetCfg(w0=..., wa=..., wm=..., group_size=..., depth=..., se_ratio=0.25),
 num_classes=0)` with the same parameters computes the same features. Keys outside
 the trunk (VISSL heads, timm's `head.fc`) are not converted and are reported.
+
+A sharded checkpoint (:mod:`seer_plugins.sharding.checkpoint`: VISSL's small `.torch`
+file pointing at a folder of shards, or the folder itself) is consolidated first, in
+this one process: `--to vissl` writes the whole model, trunk and heads, in the
+layout of a VISSL checkpoint (as VISSL's unsharded runs write it and the published
+SEER checkpoints are), `--to timm` the trunk.
 """
 
 import logging
+import os
 import pickle
 import re
 from collections.abc import Mapping
 
 import torch
+
+from seer_plugins.sharding.checkpoint import read_model_state, sharded_reference
 
 VISSL_PREFIX = "_feature_blocks."
 VISSL_TRUNK_PATH = ("classy_state_dict", "base_model", "model", "trunk")
@@ -147,6 +156,30 @@ def vissl_checkpoint(trunk: Mapping[str, torch.Tensor], heads=None) -> dict:
     }
 
 
+def consolidated_checkpoint(model_state: Mapping[str, torch.Tensor]) -> dict:
+    """A VISSL checkpoint from a whole model's state dict (`trunk.*`, `heads.*`)."""
+    trunk, heads = {}, {}
+    for key, value in model_state.items():
+        if key.startswith("heads."):
+            heads[key.removeprefix("heads.")] = value
+        elif key.startswith("trunk."):
+            # VISSL's feature extractor (linear evaluation) holds the trunk deeper.
+            trunk[key.removeprefix("trunk.").removeprefix("base_model.")] = value
+        else:
+            raise ConversionError(f"{key!r} is neither a trunk nor a head key")
+    return vissl_checkpoint(trunk, heads)
+
+
+def sharded_folder(path: str, checkpoint: Mapping | None) -> str | None:
+    """The folder of shards `path` is (a folder) or points to, else None."""
+    if os.path.isdir(path):
+        return path
+    reference = sharded_reference(checkpoint) if checkpoint is not None else None
+    if reference is None:
+        return None
+    return os.path.join(os.path.dirname(path), reference["folder"])
+
+
 def guess_format(checkpoint: Mapping) -> str | None:
     """'vissl', 'timm', 'torchvision' (RegNet layouts this module reads) or None."""
     if "classy_state_dict" in checkpoint:
@@ -239,10 +272,20 @@ def load_checkpoint(path: str, trust_pickle: bool = False) -> Mapping:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as error:
+        # torch's weights-only unpickler names a class it refuses ("Unsupported
+        # global"); anything else is not a pickle of tensors at all.
+        found = re.search(r"Unsupported global: (?:GLOBAL )?\S+", str(error))
+        if not found:
+            raise ConversionError("is not a torch checkpoint") from None
         raise ConversionError(
-            f"{path} holds objects other than tensors and containers; if you trust "
-            f"the file, allow full unpickling (--trust-pickle). ({error})"
-        ) from error
+            f"holds objects other than tensors and containers ({found.group(0)}); "
+            "if you trust the file, allow full unpickling (--trust-pickle)"
+        ) from None
+    except Exception as error:  # torch.load fails on garbage in many ways
+        raise ConversionError(
+            f"is not a torch checkpoint ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:160] if str(error) else ''})"
+        ) from None
 
 
 def convert_file(
@@ -252,17 +295,28 @@ def convert_file(
     trust_pickle: bool = False,
     keep_head: bool = False,
 ) -> str:
-    """Load `input_path`, convert, save to `output_path`; returns the source format.
+    """Load `input_path`, convert, save to `output_path`; returns the source format
+    ('vissl', 'timm', 'torchvision' or 'sharded').
 
     Prints what it did: the architecture the trunk matches (seer_regnet preset, timm
     model, `RegNetCfg`) and the heads dropped, or, with `keep_head`, kept (VISSL's
     heads, e.g. SwAV's projection, which fine-tuning loads; in a timm file they are
-    `vissl_heads.*` keys, see :mod:`seer_plugins.models.convert_report`).
+    `vissl_heads.*` keys, see :mod:`seer_plugins.models.convert_report`). A sharded
+    checkpoint consolidated `--to vissl` keeps its heads: it is the whole model, as
+    an unsharded run would have written it.
     """
     from seer_plugins.models import convert_report as report
 
-    checkpoint = load_checkpoint(input_path, trust_pickle)
-    source = detect_format(checkpoint)
+    checkpoint = None
+    if not os.path.isdir(input_path):
+        checkpoint = load_checkpoint(input_path, trust_pickle)
+    folder = sharded_folder(input_path, checkpoint)
+    if folder is not None:
+        source = "sharded"
+        checkpoint = consolidated_checkpoint(read_model_state(folder))
+        keep_head = keep_head or to == "vissl"
+    else:
+        source = detect_format(checkpoint)
     if source == "timm":
         state_dict, heads = report.split_kept_heads(_unwrap(checkpoint))
         classifier = report.describe_timm_classifier(state_dict)

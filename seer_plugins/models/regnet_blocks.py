@@ -142,7 +142,9 @@ def build_stage(
 def init_weights(module: nn.Module) -> None:
     """ClassyVision's RegNet init: conv ~ N(0, 2 / (k*k*out)), BN (1, 0).
 
-    Keeps a freshly built seer_regnet statistically identical to VISSL's `regnet`.
+    Keeps a freshly built seer_regnet statistically identical to VISSL's `regnet`;
+    a sharded model built on the meta device is initialised by it again
+    (:mod:`seer_plugins.sharding.materialise`), VISSL's `regnet` trunk included.
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):

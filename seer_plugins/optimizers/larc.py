@@ -9,11 +9,40 @@ so a stock VISSL config that used apex's wrapper trains the same way here. With
 `clip=True` the multiplier is `min(local_lr / lr, 1)`: LARC may only lower the
 learning rate. A tensor whose weight or gradient norm is zero keeps its gradient and
 skips weight decay for that step (apex's behaviour, e.g. a zero-initialised bias).
+
+Sharded parameters (FSDP2 DTensors, :mod:`seer_plugins.sharding`) get the norms of
+the whole tensors, as VISSL's `LARC_FSDP` computes them: each rank sums the squares
+of its shards, one all-reduce per parameter group adds the sums, then the square
+root. The sums are taken in float64 on both paths, sharded or not, and the norms
+cast to float32 afterwards: a float32 sum depends on how the tensor is split into
+shards, a float64 one agrees to ~1e-16, so both paths round to the same float32
+norm. That matters: LARC training is chaotic (a 1e-7 relative change of the weights
+was measured to move the losses of a small model by ~8% within 20 steps), so
+float32 norms made sharded and unsharded runs drift apart, float64 ones keep them
+equal (tests/test_sharding_e2e.py).
 """
 
 from collections.abc import Iterable
 
 import torch
+import torch.distributed as dist
+
+from seer_plugins.sharding.dtensors import local_tensor, shard_group
+
+
+def full_norms(tensors, group) -> torch.Tensor:
+    """float64 2-norms of whole tensors from their local parts.
+
+    Args:
+        tensors: the local parts (plain tensors), any floating dtype.
+        group: the process group whose ranks hold the other parts, or None.
+    Returns:
+        A float64 vector, one norm per tensor.
+    """
+    squares = torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float64)).square()
+    if group is not None:
+        dist.all_reduce(squares, group=group)
+    return squares.sqrt()
 
 
 class LARCSGD(torch.optim.SGD):
@@ -57,18 +86,22 @@ class LARCSGD(torch.optim.SGD):
 
     @torch.no_grad()
     def _apply_larc_to_gradients(self, group) -> None:
+        # Which parameters have a gradient is the same on every rank (FSDP2 reduces
+        # gradients collectively; prototype freezing drops them everywhere), so the
+        # all-reduce below has the same size on every rank.
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
-        grads = [p.grad for p in params]
+        weights = [local_tensor(p) for p in params]
+        grads = [local_tensor(p.grad) for p in params]
         weight_decay = group["weight_decay"]
-        # One fused kernel per list, norms accumulated in float32 at least (float64
-        # for float64 parameters), and no host synchronisation: the zero-norm case
-        # is handled with torch.where.
+        # One fused kernel per list, one all-reduce when sharded, and no host
+        # synchronisation: the zero-norm case is handled with torch.where. The norms
+        # are used in float32 (float64 for float64 parameters, e.g. exactness tests).
         wide = any(p.dtype == torch.float64 for p in params)
-        dtype = torch.float64 if wide else torch.float32
-        param_norms = torch.stack(torch._foreach_norm(params, 2, dtype=dtype))
-        grad_norms = torch.stack(torch._foreach_norm(grads, 2, dtype=dtype))
+        norms = full_norms(weights + grads, shard_group(params))
+        norms = norms if wide else norms.to(torch.float32)
+        param_norms, grad_norms = norms[: len(params)], norms[len(params) :]
         local_lr = (
             self.trust_coefficient
             * param_norms
@@ -82,7 +115,7 @@ class LARCSGD(torch.optim.SGD):
         torch._foreach_mul_(grads, list(scale.unbind()))
         if weight_decay:
             decay = torch.where(valid, scale * weight_decay, torch.zeros_like(scale))
-            torch._foreach_addcmul_(grads, params, list(decay.unbind()))
+            torch._foreach_addcmul_(grads, weights, list(decay.unbind()))
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -30,7 +30,7 @@ def _is_local(path) -> bool:
     return "://" not in str(path)
 
 
-def _fsync_folder(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
     # Makes the rename itself durable; not every file system allows it.
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
@@ -62,7 +62,7 @@ def save_checkpoint_atomically(
             os.unlink(partial)
         logging.warning("Unable to write checkpoint %s", final, exc_info=True)
         raise
-    _fsync_folder(checkpoint_folder)
+    fsync_folder(checkpoint_folder)
     return final
 
 

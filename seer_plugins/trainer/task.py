@@ -16,8 +16,19 @@ restarts mid-epoch at the checkpoint's batch. What it leaves out, this task adds
 - data loader workers that exit when the training process is killed
   (:mod:`seer_plugins.data.worker_watchdog`), instead of living on.
 
+A checkpoint written by another number of processes resumes too: the random
+generators start afresh, and a loss that can (`reshard_state`, the SwAV queue) deals
+its per-rank buffers out to the new ranks.
+
+With `MODEL.SEER_FSDP.ENABLED` the task shards the model with torch FSDP2 instead of
+wrapping it in DDP (:mod:`seer_plugins.sharding`): the model is built on the meta
+device and sharded before the optimizer is built on its sharded parameters; each
+rank allocates and initialises only its shards, or copies them from
+`MODEL.WEIGHTS_INIT`; checkpoints are folders of shards that VISSL's checkpoint file
+points to (:mod:`seer_plugins.sharding.checkpoint`).
+
 Select it with `config.TRAINER.TASK_NAME: seer_self_supervision_task` (the SEER
-pretraining configs do).
+pretraining configs do; `MODEL.SEER_FSDP.ENABLED` selects it too).
 """
 
 import logging
@@ -27,13 +38,21 @@ import torch
 import torch.distributed as dist
 from classy_vision.tasks import register_task
 from fairscale.nn import FullyShardedDataParallel
+from torch.distributed.device_mesh import init_device_mesh
 from torch.utils.data import DataLoader
+from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
-from vissl.utils.checkpoint import is_checkpoint_phase
 
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
+from seer_plugins.models.wrappers import unwrap
+from seer_plugins.sharding import checkpoint as sharded_checkpoint
+from seer_plugins.sharding.config import sharding_settings
+from seer_plugins.sharding.materialise import materialise
+from seer_plugins.sharding.weights_init import load_weights_init
+from seer_plugins.sharding.wrap import ShardedModel, shard_model
 from seer_plugins.trainer.amp import grad_scaler, set_grad_scaler
+from seer_plugins.trainer.checkpoint_events import due_checkpoint_file
 from seer_plugins.trainer.rng_state import capture_rng_state, restore_rng_state
 
 TASK_NAME = "seer_self_supervision_task"
@@ -61,6 +80,60 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         self._rank_states = None
         # This rank's saved state, put back when the resumed phase starts.
         self._pending_rank_state = None
+        self.sharding = sharding_settings(config)
+        # The folder of shards of the checkpoint being written, for get_classy_state.
+        self._sharded_reference = None
+        # How the loss buffers were resumed, for the resume warning.
+        self._loss_resume_note = "as saved"
+
+    # -- the model: sharded instead of DDP-wrapped ---------------------------------
+
+    def _build_model(self):
+        """VISSL's model; sharded, it is built on the meta device, then sharded, and
+        only then are this rank's shards allocated and initialised (or loaded)."""
+        if not self.sharding.enabled:
+            return super()._build_model()
+        with torch.device("meta"):
+            model = super()._build_model()  # SyncBN, freezing; weights: below
+        module = unwrap(model)  # the nn.Module inside ClassyVision's wrapper
+        rank, world_size = _rank_and_world_size()
+        mesh = init_device_mesh(self.device.type, (world_size,))
+        units = shard_model(module, self.sharding, mesh)
+        materialise(module, self.device, seed=int(self.config.SEED_VALUE) + rank)
+        logging.info(
+            "Sharded over %d ranks, %d units (largest %.1fM parameters)",
+            world_size,
+            len(units),
+            max(u.params for u in units) / 1e6,
+        )
+        if self.checkpoint_path is None and self.config.MODEL.WEIGHTS_INIT.PARAMS_FILE:
+            load_weights_init(module, self.config)
+        return model
+
+    def _restore_model_weights(self, model):
+        if self.sharding.enabled:
+            return model  # into the shards, once they exist (_build_model)
+        return super()._restore_model_weights(model)
+
+    def prepare_optimizer(self):
+        """VISSL's parameter groups; sharded, without the empty ones (VISSL makes six,
+        some empty: torch.distributed.checkpoint's optimizer state dicts take at most
+        one). An empty group changes no update."""
+        if not self.sharding.enabled:
+            return super().prepare_optimizer()
+        groups = get_optimizer_param_groups(
+            model=self.base_model,
+            model_config=self.config["MODEL"],
+            optimizer_config=self.config["OPTIMIZER"],
+            optimizer_schedulers=self.optimizer_schedulers,
+        )
+        self.optimizer.set_param_groups([g for g in groups if g["params"]])
+
+    def init_distributed_data_parallel_model(self):
+        if not self.sharding.enabled:
+            return super().init_distributed_data_parallel_model()
+        # FSDP2 reduces the gradients itself: no DDP, only DDP's parameter names.
+        self.distributed_model = ShardedModel(self.base_model)
 
     # -- data -------------------------------------------------------------------
 
@@ -96,6 +169,39 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         if isinstance(dataset, SeerSeededSSLDataset):
             dataset.epoch = epoch
 
+    def _build_loss(self):
+        """VISSL's loss; on another world size, the saved loss buffers are redealt
+        before VISSL loads them (its rank 0 buffers may not fit: the per-rank queue
+        length is the global one over the world size)."""
+        loss = super()._build_loss()
+        saved = (self.checkpoint or {}).get("classy_state_dict", {}).get(STATE_KEY)
+        _, world_size = _rank_and_world_size()
+        if saved and "loss" in self.checkpoint and saved["world_size"] != world_size:
+            self.checkpoint["loss"] = self._loss_state_for_this_world(loss, saved)
+        return loss
+
+    def _loss_state_for_this_world(self, loss, saved) -> dict:
+        rank, world_size = _rank_and_world_size()
+        ranks = saved["ranks"]
+        inner = unwrap(loss)
+        if (
+            callable(getattr(inner, "reshard_state", None))
+            and len(ranks) == saved["world_size"]
+        ):
+            self._loss_resume_note = "redealt over the new ranks"
+            states = [ranks[r]["loss"] for r in range(saved["world_size"])]
+            return inner.reshard_state(states, rank, world_size)
+        first = self.checkpoint["loss"]
+        fresh = loss.state_dict()
+        if all(
+            k in first and tuple(first[k].shape) == tuple(v.shape)
+            for k, v in fresh.items()
+        ):
+            self._loss_resume_note = "rank 0's on every rank (as in VISSL)"
+            return first
+        self._loss_resume_note = "started afresh (rank 0's do not fit)"
+        return fresh
+
     # -- what a checkpoint holds ---------------------------------------------------
 
     def _local_state(self) -> dict:
@@ -104,20 +210,6 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
             "rng": capture_rng_state(self.device),
             "loss": {k: v.detach().to("cpu", copy=True) for k, v in loss_state.items()},
         }
-
-    def _checkpoint_due(self, hook_function_name: str) -> bool:
-        if not self.train:
-            return False
-        if hook_function_name == "on_phase_end":
-            return True  # cheap, once per epoch; VISSL decides whether it saves
-        frequency = self.config.CHECKPOINT.CHECKPOINT_ITER_FREQUENCY
-        return frequency > 0 and is_checkpoint_phase(
-            self.iteration,
-            frequency,
-            self.train_phase_idx,
-            self.num_train_phases,
-            "iteration",
-        )
 
     def _gather_rank_states(self) -> dict:
         """{rank: state} on rank 0 ({rank: own state} for FSDP's per-rank shards)."""
@@ -130,31 +222,99 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         return dict(enumerate(gathered)) if rank == 0 else {}
 
     def run_hooks(self, hook_function_name: str):
-        checkpoint_point = hook_function_name in ("on_step", "on_phase_end")
-        if checkpoint_point and self._checkpoint_due(hook_function_name):
-            # Before the hooks: VISSL's CheckpointHook saves during these events.
+        checkpoint_file = due_checkpoint_file(self, hook_function_name)
+        if checkpoint_file is not None:
+            # Before the hooks: VISSL's checkpoint hook saves during these events,
+            # on rank 0 only; what every rank must contribute is collected here.
             self._rank_states = self._gather_rank_states()
+            if self.sharding.enabled:
+                self._sharded_reference = sharded_checkpoint.save_sharded(
+                    unwrap(self.base_model),
+                    self.optimizer.optimizer,
+                    self.checkpoint_folder,
+                    checkpoint_file,
+                )
         super().run_hooks(hook_function_name)
-        if checkpoint_point:
+        if checkpoint_file is not None:
             self._rank_states = None
+            self._sharded_reference = None
         if hook_function_name == "on_phase_start" and self._pending_rank_state:
             # After the phase's data iterator exists, as when the state was taken.
             restore_rng_state(self._pending_rank_state["rng"], self.device)
             self._pending_rank_state = None
 
     def get_classy_state(self, deep_copy: bool = False):
-        state = super().get_classy_state(deep_copy=deep_copy)
+        if self.sharding.enabled:
+            state = self._classy_state_without_weights(deep_copy)
+        else:
+            state = super().get_classy_state(deep_copy=deep_copy)
         rank, world_size = _rank_and_world_size()
         scaler = grad_scaler(self)
         state[STATE_KEY] = {
             "world_size": world_size,
             "ranks": self._rank_states or {rank: self._local_state()},
             "grad_scaler": scaler.state_dict() if scaler is not None else None,
+            "iterations_per_epoch": self._iterations_per_epoch(),
         }
         return state
 
+    def _iterations_per_epoch(self) -> int | None:
+        loader = (self.dataloaders or {}).get("train") if self.train else None
+        return len(loader) if loader is not None else None
+
+    def _compute_start_iter_from_checkpoint(self, phase_type) -> int:
+        """Where the resumed epoch starts. VISSL counts it in iterations; with another
+        world size an iteration is another number of samples, so the fraction of the
+        epoch already done is carried over instead."""
+        start_iter = super()._compute_start_iter_from_checkpoint(phase_type)
+        saved = (self.checkpoint or {}).get("classy_state_dict", {}).get(STATE_KEY)
+        old = (saved or {}).get("iterations_per_epoch")
+        new = len(self.dataloaders[phase_type])
+        if not old or old == new or self.checkpoint["iteration"] <= 0:
+            return start_iter
+        done = (
+            self.checkpoint["iteration"]
+            - (self.checkpoint["train_phase_idx"] + 1) * old
+        )
+        return max(0, done) * new // old
+
+    def _classy_state_without_weights(self, deep_copy: bool) -> dict:
+        """VISSL's state with a reference to the folder of shards for the weights."""
+        if self._sharded_reference is None:
+            raise RuntimeError(
+                "a checkpoint of the sharded model was asked for outside VISSL's "
+                "checkpoint events (on_step, on_phase_end), where no shards were "
+                "written"
+            )
+        reference = {sharded_checkpoint.REFERENCE_KEY: self._sharded_reference}
+        with sharded_checkpoint.weights_elsewhere(self, reference):
+            return super().get_classy_state(deep_copy=deep_copy)
+
     def _set_classy_state(self, state):
-        super()._set_classy_state(state)
+        reference = sharded_checkpoint.sharded_reference(state)
+        if reference is None:
+            if self.sharding.enabled:
+                raise ValueError(
+                    f"{self.checkpoint_path} holds unsharded weights, and this run "
+                    "is sharded (MODEL.SEER_FSDP.ENABLED): resume it unsharded, or "
+                    "start a new run from its weights with MODEL.WEIGHTS_INIT"
+                )
+            super()._set_classy_state(state)
+        elif not self.sharding.enabled:
+            raise ValueError(
+                f"{self.checkpoint_path} is a sharded checkpoint (its weights are in "
+                f"{reference['folder']}): resume it with MODEL.SEER_FSDP.ENABLED=True, "
+                "on any number of processes"
+            )
+        else:
+            folder = os.path.join(
+                os.path.dirname(self.checkpoint_path), reference["folder"]
+            )
+            sharded_checkpoint.load_sharded(
+                unwrap(self.base_model), self.optimizer.optimizer, folder
+            )
+            with sharded_checkpoint.weights_elsewhere(self, {}):
+                super()._set_classy_state(state)
         saved = state.get(STATE_KEY)
         if saved is None:
             logging.warning(
@@ -175,11 +335,12 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
             # Another world size splits the data and the queue differently anyway.
             logging.warning(
                 "Checkpoint written by %d processes, resumed on %d: random "
-                "generators start afresh and loss buffers are rank 0's (as in "
-                "VISSL); training goes on, but not bit-identically to an "
-                "uninterrupted run.",
+                "generators start afresh, loss buffers are %s, the epoch goes on "
+                "from the same fraction of it; training goes on, but not "
+                "bit-identically to an uninterrupted run.",
                 saved["world_size"],
                 world_size,
+                self._loss_resume_note,
             )
             return
         if own["loss"]:

@@ -1,6 +1,9 @@
 """The overrides that fit the demo's configs to its run: a benchmark's LR schedule
 to fewer epochs, the fine-tuning heads to the pretraining's projection, every
-transform to the image side of a folder (:mod:`seer_plugins.apps.demo.pipeline`)."""
+transform to the image side of a folder, the accuracy meter to its number of classes
+(:mod:`seer_plugins.apps.demo.pipeline`)."""
+
+from pathlib import Path
 
 from seer_plugins.config.overrides import override
 
@@ -71,3 +74,16 @@ def check_sized_transforms(config, kind: str) -> None:
                 f"{key}), but the config's transforms are "
                 f"{[t.get('name') for t in transforms]}: update SIZED_TRANSFORMS"
             )
+
+
+# The benchmarks' accuracy meter reports top-1 and top-5 (configs/benchmark/base).
+TOP_K = 5
+
+
+def topk_overrides(data: Path) -> list[str]:
+    """Top-1 only for a folder of fewer classes than top-5 needs."""
+    from seer_plugins.apps.demo import folder
+
+    if len(folder.class_images(data / "train")) >= TOP_K:
+        return []
+    return ["config.METERS.accuracy_list_meter.topk_values=[1]"]

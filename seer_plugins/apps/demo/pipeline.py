@@ -36,6 +36,7 @@ from seer_plugins.apps.demo.overrides import (
     finetune_head,
     scaled_schedule,
     size_overrides,
+    topk_overrides,
 )
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.sweep import Sweep, launcher_command
@@ -173,6 +174,7 @@ def plan_sweeps(
             # 1% of digits is 14 images, less than one batch of 16
             "config.DATA.TRAIN.DROP_LAST=false",
             *size_overrides("benchmark", image_size),
+            *topk_overrides(data),
         ]
         benchmark = compose([f"config={config}", *overrides])
         check_sized_transforms(benchmark, "benchmark")
@@ -287,11 +289,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def prepare_data(args, out: Path) -> tuple[Path, int]:
-    """The data folder (train/, val/) and the image side, announced."""
+def _check_size(size: int) -> None:
     from seer_plugins.apps.demo import folder
     from seer_plugins.checks.errors import ConfigError
 
+    if size < folder.MIN_SIZE or size % folder.STRIDE:
+        raise ConfigError(
+            "--image-size", size, "is not a multiple of 32 of at least 32", "e.g. 64"
+        )
+
+
+def prepare_data(args, out: Path) -> tuple[Path, int]:
+    """The data folder (train/, val/) and the image side, announced."""
+    from seer_plugins.apps.demo import folder
+
+    if args.image_size is not None:
+        _check_size(args.image_size)  # before anything is written
     if args.data:
         data, text = folder.prepare(args.data, out / "data")
         _stage(f"data: {text}")
@@ -303,10 +316,7 @@ def prepare_data(args, out: Path) -> tuple[Path, int]:
         _stage(f"exporting digits to {data}")
         print(export_digits(data))
         size = args.image_size or CONFIG_IMAGE_SIZE
-    if size < folder.MIN_SIZE or size % folder.STRIDE:
-        raise ConfigError(
-            "--image-size", size, "is not a multiple of 32 of at least 32", "e.g. 64"
-        )
+    _check_size(size)
     print(f"images: {size}x{size} crops", flush=True)
     return data, size
 
@@ -352,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra, seed = pretrain_overrides(
         data, size, args.pretrain_epochs, args.pretrain_seed
     )
+    # The benchmark configs composed (and checked) before pretraining spends its
+    # time: a refusal there would otherwise come after it.
+    plan_sweeps(out, data, [], args.seeds, args.benchmark_epochs, image_size=size)
     stages = {}
     stage_start = time.monotonic()
     seer = pretrain(out, data, args.pretrain_epochs, extra, seed)

@@ -107,6 +107,7 @@ def _cells(row: ResultRow) -> dict[str, str]:
 
 
 def _mean_std(values: Sequence[float]) -> str:
+    values = [v for v in values if not math.isnan(v)]  # top-5 not measured: nan
     if not values:
         return ""
     if len(values) == 1:

@@ -18,6 +18,7 @@ with `--rerun-changed`. The tables list every run recorded in the sweep folder;
 checkpoint (:mod:`seer_plugins.apps.plots.results`).
 """
 
+import math
 import subprocess
 import sys
 import time
@@ -304,7 +305,8 @@ def _status_text(spec: RunSpec, status: str) -> str:
     if status != "finished":
         return status
     acc = final_test_accuracy(spec.run_dir)
-    return f"finished: top-1 {acc.top1:.2f}, top-5 {acc.top5:.2f} ({acc.head})"
+    top5 = "" if math.isnan(acc.top5) else f", top-5 {acc.top5:.2f}"
+    return f"finished: top-1 {acc.top1:.2f}{top5} ({acc.head})"
 
 
 def build_parser() -> OneLineArgumentParser:

@@ -145,6 +145,9 @@ def build_report(out: Path, dry_run: bool, amp: str) -> dict:
         },
         "numerics": numerics(runs.get("tp_plain"), levers, amp),
         "seer_1b_launcher": launcher_summary(out / "logs" / "seer_1b.log"),
+        "seer_1b_sharded_launcher": launcher_summary(
+            out / "logs" / "seer_1b_sharded.log"
+        ),
         "sinkhorn": (_json(results / "sinkhorn.json") or {}).get("sinkhorn"),
         "versions": env,
         "steps": read_steps(out),
@@ -182,6 +185,13 @@ def format_summary(report: dict) -> str:
         f"{fmt(launcher['img_s_last'])} img/s, host syncs/iteration "
         f"{launcher['host_syncs_per_iteration'] or '-'}",
     ]
+    sharded = report.get("seer_1b_sharded_launcher") or {}
+    if sharded.get("iterations_logged"):
+        lines.append(
+            f"seer_1b sharded (FSDP2): {sharded['iterations_logged']} iterations "
+            f"logged, {fmt(sharded['img_s_last'])} img/s, peak "
+            f"{fmt((sharded.get('peak_mem_mb') or 0) / 1024)} GB"
+        )
     return "\n".join(lines)
 
 

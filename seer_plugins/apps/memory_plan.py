@@ -1,0 +1,402 @@
+"""`seer plan`: does a config fit on N GPUs of G GB each, sharded or not?
+
+    seer plan config=pretrain/seer_10b --gpus 496 --gpu-memory-gb 40
+    seer plan config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --shard
+
+The plan is of the config as it trains (sharded when `MODEL.SEER_FSDP.ENABLED`, as
+`seer_10b`), unless `--shard` or `--no-shard` says otherwise.
+
+Prints, per GPU: parameters, gradients, optimizer state, the largest gathered unit and
+the activations at the batch, their total against G (GiB, as GPU memory is sold);
+exit status 0 if it fits, 1 if not, 2 with one error line for bad input.
+
+How each line is obtained:
+
+- parameters, gradients, optimizer state: counted on the model built on the meta
+  device, in float32 (SEER's master weights). Sharded, each rank holds FSDP2's
+  padded shard of every tensor (`ceil(rows / N)` rows); unsharded, the whole model,
+  and DDP's gradient buckets hold a second copy of the gradients (VISSL does not
+  make them views). Optimizer state: one float32 tensor per trainable parameter for
+  SGD with momentum (LARC adds none), two for Adam(W);
+- largest gathered unit (sharded only): the largest FSDP2 unit of the plan
+  (:func:`seer_plugins.sharding.wrap.plan_units`) in backward: its gathered
+  parameters and the next unit's (prefetched) in the gathered dtype, its unsharded
+  gradients in that dtype and their reduce-scatter copy in the reduce dtype;
+- activations: **measured** by one training forward and backward of the whole model
+  at the batch (the config's crops, per GPU), under the config's autocast dtype and
+  activation checkpointing, on fake tensors (`FakeTensorMode`: shapes and dtypes,
+  no memory; CPU ones, as autograd's engine wants a real device for CUDA ones, so
+  CPU autocast's op lists decide which ops run in 16 bits, close to CUDA's): the
+  peak of the bytes alive of every tensor the step creates (a dispatch mode adds a
+  storage when an op creates it and subtracts it when it is freed; parameters,
+  buffers and gradients are not in it; torch's `MemTracker` measures the same but
+  took 90 s for SEER-10B). The stand-in loss is the sum of the head's outputs
+  (SwAV's own adds a few MB).
+
+Not counted: the CUDA context and the allocator's fragmentation (a few GB), the
+data loader's pinned memory, communication buffers.
+"""
+
+import argparse
+import math
+import sys
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from seer_plugins.checks.errors import EXIT_STATUS, ConfigError
+from seer_plugins.config.compose import ConfigNotFoundError, compose
+from seer_plugins.models.wrappers import unwrap
+from seer_plugins.sharding.config import sharding_settings
+from seer_plugins.sharding.wrap import plan_units
+from seer_plugins.trainer.amp import amp_dtype
+
+GiB = 2**30
+# Units FSDP2 gathers in float32 whatever PARAM_DTYPE says (seer_plugins.sharding.wrap).
+FP32_UNITS = ("prototypes", "batchnorm")
+METHOD = (
+    "activations measured: peak live bytes of one forward + backward on fake "
+    "tensors (FakeTensorMode) in the config's autocast dtype"
+)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes per GPU; `fits` compares their total with the GPU's memory."""
+
+    config: str
+    gpus: int
+    gpu_memory_gb: float
+    sharded: bool
+    batch: int
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    gathered: int
+    activations: int
+    largest_unit: str
+
+    @property
+    def total(self) -> int:
+        return (
+            self.parameters
+            + self.gradients
+            + self.optimizer_state
+            + self.gathered
+            + self.activations
+        )
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.gpu_memory_gb * GiB
+
+
+def _build_meta(config) -> nn.Module:
+    from vissl.models import build_model
+
+    with torch.device("meta"):
+        return unwrap(build_model(config.MODEL, config.OPTIMIZER))
+
+
+def _shard_bytes(tensors, gpus: int, element_size: int = 4) -> int:
+    """Bytes of one rank's padded FSDP2 shards (all of it when gpus == 1)."""
+    total = 0
+    for t in tensors:
+        rows = t.shape[0] if t.dim() else 1
+        per_row = t.numel() // rows if rows else 0
+        total += math.ceil(rows / gpus) * per_row * element_size
+    return total
+
+
+def _optimizer_states(config) -> int:
+    optimizer = config.OPTIMIZER
+    name = optimizer.name
+    if name in ("adam", "adamw"):
+        return 2
+    if name in ("sgd", "seer_sgd", "sgd_fsdp"):
+        return 1 if optimizer.get("momentum", 0) else 0
+    return 2  # unknown: as much as Adam
+
+
+def _crops(config) -> list[tuple[int, int]]:
+    """[(resolution, count)] of one sample's crops, from the train transforms."""
+    for transform in config.DATA.TRAIN.TRANSFORMS:
+        if transform.get("name") == "ImgPilToMultiCrop":
+            return list(
+                zip(transform["size_crops"], transform["num_crops"], strict=True)
+            )
+    for transform in config.DATA.TRAIN.TRANSFORMS:
+        size = transform.get("size")
+        if transform.get("name") in ("RandomResizedCrop", "CenterCrop") and size:
+            return [(size if isinstance(size, int) else size[0], 1)]
+    return [(224, 1)]
+
+
+class _LiveBytes(TorchDispatchMode):
+    """The peak bytes of the storages that ops create, freed when their last tensor is.
+
+    Storages seen before (the parameters and buffers) are not counted; views share
+    their base's storage and are counted once.
+    """
+
+    def __init__(self, known: list[torch.Tensor]):
+        super().__init__()
+        self.live = self.peak = 0
+        self._seen = weakref.WeakSet(t.untyped_storage() for t in known)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in pytree.tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                self._add(tensor.untyped_storage())
+        return out
+
+    def _add(self, storage) -> None:
+        if storage in self._seen:
+            return
+        self._seen.add(storage)
+        size = storage.nbytes()
+        self.live += size
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._free, size)
+
+    def _free(self, size: int) -> None:
+        self.live -= size
+
+
+def _forward(model: nn.Module, crops, batch: int):
+    """VISSL's multi-resolution forward: the trunk once per crop size, then heads
+    (VISSL's own groups the crops with a data-dependent op fake tensors cannot run)."""
+    features = []
+    for resolution, count in crops:
+        images = torch.randn(batch * count, 3, resolution, resolution)
+        features += model.trunk(images, model._output_feature_names)
+    return model.heads_forward([torch.cat(features)], model.heads)
+
+
+def _flat(output) -> list[torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        return [output]
+    return [t for item in output for t in _flat(item)]
+
+
+def _gather_in(model: nn.Module, settings) -> None:
+    """Parameters in the dtype FSDP2 gathers them in (float32: BN, prototypes)."""
+    kept = {id(u.module) for u in plan_units(model, settings) if u.role in FP32_UNITS}
+    kept |= {
+        id(m) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
+    for module in model.modules():
+        if id(module) not in kept:
+            for param in module.parameters(recurse=False):
+                param.data = param.data.to(settings.param_dtype)
+
+
+@lru_cache(maxsize=8)
+def _measured_activations(overrides: tuple[str, ...], batch: int, sharded: bool) -> int:
+    """Peak bytes of one training step's activations and temporaries, measured.
+
+    Unsharded, autocast keeps a 16-bit copy of every weight through the step (its
+    cast cache): counted here. Sharded, FSDP2 gathers the weights in that dtype
+    already (counted as the gathered unit), so the model is measured so.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from vissl.models import build_model
+
+    config = compose(list(overrides))
+    dtype = amp_dtype(config)
+    # Fake CPU tensors: autograd's engine wants a real device for CUDA ones.
+    with FakeTensorMode():
+        model = unwrap(build_model(config.MODEL, config.OPTIMIZER))
+        model.train()
+        if sharded:
+            _gather_in(model, replace(sharding_settings(config), enabled=True))
+        known = [*model.parameters(), *model.buffers()]
+        for param in model.parameters():
+            # Gradients are counted apart (or, sharded, per gathered unit).
+            param.register_post_accumulate_grad_hook(lambda p: setattr(p, "grad", None))
+        with _LiveBytes(known) as tracker:
+            autocast = torch.autocast(
+                "cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None
+            )
+            with autocast:
+                outputs = _flat(_forward(model, _crops(config), batch))
+                loss = sum(o.float().sum() for o in outputs)
+            loss.backward()
+            del outputs, loss
+    return tracker.peak
+
+
+def plan_memory(
+    overrides: Sequence[str],
+    gpus: int,
+    gpu_memory_gb: float,
+    sharded: bool | None = None,
+    batch: int | None = None,
+) -> MemoryPlan:
+    """The per-GPU memory of the config `overrides` compose to (see the module doc).
+
+    `sharded`: None plans what the config trains with (`MODEL.SEER_FSDP.ENABLED`).
+    """
+    config = compose(list(overrides))
+    if sharded is None:
+        sharded = sharding_settings(config).enabled
+    batch = batch or config.DATA.TRAIN.BATCHSIZE_PER_REPLICA
+    model = _build_meta(config)
+    params = list(model.parameters())
+    trainable = [p for p in params if p.requires_grad]
+    shards = gpus if sharded else 1
+    gradients = _shard_bytes(trainable, shards)
+    optimizer = _optimizer_states(config) * gradients
+    gathered, largest = 0, "none (unsharded: the whole model is resident)"
+    if sharded:
+        settings = replace(sharding_settings(config), enabled=True)
+        units = plan_units(model, settings)
+        unit = max(units, key=lambda u: u.params * _gather_size(u.role, settings))
+        p_bytes = _gather_size(unit.role, settings)
+        r_bytes = torch.tensor([], dtype=settings.reduce_dtype).element_size()
+        gathered = unit.params * (3 * p_bytes + r_bytes)
+        largest = f"{unit.name} ({unit.role}, {unit.params / 1e6:.1f}M parameters)"
+    else:
+        gradients *= 2  # DDP's buckets
+    return MemoryPlan(
+        config=_config_name(overrides),
+        gpus=gpus,
+        gpu_memory_gb=gpu_memory_gb,
+        sharded=sharded,
+        batch=batch,
+        parameters=_shard_bytes(params, shards),
+        gradients=gradients,
+        optimizer_state=optimizer,
+        gathered=gathered,
+        activations=_measured_activations(tuple(overrides), batch, sharded),
+        largest_unit=largest,
+    )
+
+
+def _gather_size(role: str, settings) -> int:
+    dtype = (
+        torch.float32 if role in ("prototypes", "batchnorm") else settings.param_dtype
+    )
+    return torch.tensor([], dtype=dtype).element_size()
+
+
+def _config_name(overrides: Sequence[str]) -> str:
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith("config=")), "")
+
+
+def format_plan(plan: MemoryPlan) -> str:
+    def gib(n: int) -> str:
+        return f"{n / GiB:8.2f} GiB"
+
+    mode = (
+        f"sharded over {plan.gpus} GPUs (FSDP2)"
+        if plan.sharded
+        else (f"unsharded (DDP, {plan.gpus} GPUs)")
+    )
+    lines = [
+        f"{plan.config}: {mode}, {plan.batch} images per GPU",
+        f"  parameters         {gib(plan.parameters)}",
+        f"  gradients          {gib(plan.gradients)}",
+        f"  optimizer state    {gib(plan.optimizer_state)}",
+        f"  largest gathered   {gib(plan.gathered)}  {plan.largest_unit}",
+        f"  activations        {gib(plan.activations)}",
+        f"  total              {gib(plan.total)}  of {plan.gpu_memory_gb:g} GiB: "
+        + ("fits" if plan.fits else "does not fit"),
+        f"  ({METHOD}; CUDA context and fragmentation not included)",
+    ]
+    return "\n".join(lines)
+
+
+KINDS = {int: "an integer", float: "a number"}
+
+
+def _positive(kind, key: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise ConfigError(
+                key, text, "is not a positive number", f"{KINDS[kind]} > 0"
+            )
+        return value
+
+    return parse
+
+
+USAGE = (
+    "config=NAME --gpus N --gpu-memory-gb G [--shard | --no-shard] [--batch B] "
+    "[config.KEY=VALUE ...]"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, our format, instead of usage + message
+        raise ConfigError("arguments", " ".join(self.given), message, USAGE)
+
+
+def _parse(argv: Sequence[str]):
+    overrides = [
+        a for a in argv if a.startswith(("config=", "config.", "+config", "++config"))
+    ]
+    rest = [a for a in argv if a not in overrides]
+    parser = _Parser(
+        prog="seer plan",
+        usage=f"seer plan {USAGE}",
+        description=__doc__.split("\n")[0],
+        epilog="config=NAME and config.KEY=VALUE overrides as for `seer train`; "
+        "exit status 0: it fits, 1: it does not, 2: bad input.",
+    )
+    parser.given = rest
+    parser.add_argument("--gpus", required=True, help="number of GPUs (all nodes)")
+    parser.add_argument(
+        "--gpu-memory-gb", required=True, help="memory of one GPU, GiB (e.g. 80)"
+    )
+    sharding = parser.add_mutually_exclusive_group()
+    sharding.add_argument(
+        "--shard",
+        dest="sharded",
+        action="store_const",
+        const=True,
+        help="plan it sharded (FSDP2), whatever the config says",
+    )
+    sharding.add_argument(
+        "--no-shard",
+        dest="sharded",
+        action="store_const",
+        const=False,
+        help="plan it under DDP (default: as the config's MODEL.SEER_FSDP.ENABLED)",
+    )
+    parser.add_argument(
+        "--batch", default=None, help="images per GPU (default: the config's)"
+    )
+    args = parser.parse_args(rest)
+    if not any(o.startswith("config=") for o in overrides):
+        raise ConfigError(
+            "config", "", "is missing", "config=NAME, e.g. config=pretrain/seer_10b"
+        )
+    gpus = _positive(int, "--gpus")(args.gpus)
+    memory = _positive(float, "--gpu-memory-gb")(args.gpu_memory_gb)
+    batch = _positive(int, "--batch")(args.batch) if args.batch is not None else None
+    return overrides, gpus, memory, args.sharded, batch
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        overrides, gpus, memory, sharded, batch = _parse(argv)
+        plan = plan_memory(overrides, gpus, memory, sharded, batch)
+    except (ConfigError, ConfigNotFoundError) as error:
+        line = " ".join(part.strip() for part in str(error).splitlines())
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_STATUS
+    print(format_plan(plan))
+    return 0 if plan.fits else 1
