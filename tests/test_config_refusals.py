@@ -124,10 +124,12 @@ def test_bad_config_is_refused_at_compose_time(override, key, hint):
 
 
 def _image_folder(root):
+    """One class of `images` black images: one batch of seer_tiny's 8."""
     from PIL import Image
 
     (root / "class0").mkdir(parents=True)
-    Image.new("RGB", (8, 8)).save(root / "class0" / "a.png")
+    for i in range(8):
+        Image.new("RGB", (8, 8)).save(root / "class0" / f"{i}.png")
     return root
 
 
