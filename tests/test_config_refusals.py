@@ -124,7 +124,7 @@ def test_bad_config_is_refused_at_compose_time(override, key, hint):
 
 
 def _image_folder(root):
-    """One class of `images` black images: one batch of seer_tiny's 8."""
+    """One class of 8 black images: one batch of seer_tiny's."""
     from PIL import Image
 
     (root / "class0").mkdir(parents=True)
