@@ -67,6 +67,25 @@ def test_main_process_generators_are_left_as_they_were(dataset):
     assert np.array_equal(expected[1], after[1]) and expected[2] == after[2]
 
 
+def _loaded(dataset, workers):
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, range(6)),
+        batch_size=3,
+        num_workers=workers,
+        collate_fn=lambda samples: [s["data"][0] for s in samples],
+    )
+    return [crops for batch in loader for crops in batch]
+
+
+def test_a_data_loader_worker_gives_the_main_process_augmentations(dataset):
+    """The demo pretrains with a worker (a second core) and claims its numbers
+    equal those of a run without one."""
+    dataset.epoch = 3
+    without, with_worker = _loaded(dataset, 0), _loaded(dataset, 1)
+    assert len(without) == 6
+    assert all(_same(a, b) for a, b in zip(without, with_worker, strict=True))
+
+
 def test_rng_snapshot_survives_torch_load_with_weights_only():
     state = capture_rng_state(CPU)
     expected = (torch.rand(3), np.random.rand(3), np.random.randn(), random.random())
