@@ -44,6 +44,7 @@ from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
 
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
+from seer_plugins.data.worker_start import preload_forkserver
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
 from seer_plugins.models.wrappers import unwrap
 from seer_plugins.sharding import checkpoint as sharded_checkpoint
@@ -151,6 +152,8 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         loaders = super().build_dataloaders(
             pin_memory=pin_memory, current_train_phase_idx=current_train_phase_idx
         )
+        if self.config.MULTI_PROCESSING_METHOD == "forkserver":
+            preload_forkserver()
         for loader in loaders.values():
             torch_loader = _torch_loader(loader)
             if torch_loader is None:
