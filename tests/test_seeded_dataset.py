@@ -72,9 +72,11 @@ def _loaded(dataset, workers):
         torch.utils.data.Subset(dataset, range(6)),
         batch_size=3,
         num_workers=workers,
-        collate_fn=lambda samples: [s["data"][0] for s in samples],
+        collate_fn=list,  # picklable for the worker: the samples as they are
+        # VISSL's start method (MULTI_PROCESSING_METHOD), not the platform's
+        multiprocessing_context="forkserver" if workers else None,
     )
-    return [crops for batch in loader for crops in batch]
+    return [sample["data"][0] for batch in loader for sample in batch]
 
 
 def test_a_data_loader_worker_gives_the_main_process_augmentations(dataset):

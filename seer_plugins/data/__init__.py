@@ -1,3 +1,3 @@
 """Data plugins: the `seer_low_shot` source and its split files, the robust disk
 dataset behind `disk_folder`/`disk_filelist`, per-sample seeded augmentations,
-loader workers that exit with training, and the digits export."""
+loader workers that start fast and exit with training, and the digits export."""

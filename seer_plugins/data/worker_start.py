@@ -13,7 +13,8 @@ imports modules and starts no threads and no CUDA context.
 
 import multiprocessing
 
-FORKSERVER_PRELOAD = ["torch", "torchvision", "vissl.data", "seer_plugins"]
+# Ours first: it puts its compatibility shims in place before VISSL is imported.
+FORKSERVER_PRELOAD = ["seer_plugins", "vissl.data", "torchvision"]
 
 
 def preload_forkserver() -> None:
