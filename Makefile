@@ -20,6 +20,7 @@ setup: $(STAMP)
 lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest

@@ -4,6 +4,8 @@
 that import does. It patches the host (the labelled blocks of explicit calls) and
 registers each plugin (one import per registering module, with the names it
 registers). `tests/test_registrations.py` checks the names against one table.
+Compose-time checks and inferrers run in the order they declare
+(:mod:`seer_plugins.config.inference`), not in the order of these imports.
 """
 
 # -- Patches of today's stack, before anything imports VISSL ----------------------
@@ -13,11 +15,13 @@ compat.apply()  # Kinetics400 alias, numpy aliases, pkg_resources check, warning
 
 # -- Registrations ------------------------------------------------------------------
 # isort: off
-from seer_plugins.config import resolvers  # noqa: E402,F401  resolvers: seer.width, seer.pooled_dim, seer.num_classes
+from seer_plugins.models import feature_widths  # noqa: E402,F401  resolvers: seer.width, seer.pooled_dim
+from seer_plugins.data import class_count  # noqa: E402,F401  resolver: seer.num_classes
 from seer_plugins.checks import plugin_names  # noqa: E402,F401  check: check_plugin_names
 from seer_plugins.checks import value_types  # noqa: E402,F401  check: check_value_types
 from seer_plugins.checks import trunk_config  # noqa: E402,F401  inferrer: check_seer_regnet_config
 from seer_plugins.checks import consistency  # noqa: E402,F401  inferrers: check_lr_milestones, check_topk_classes
+from seer_plugins.checks import sharding_config  # noqa: E402,F401  inferrer: check_seer_fsdp_config
 from seer_plugins.models import seer_regnet  # noqa: E402,F401  trunk: seer_regnet
 from seer_plugins.models import seer_swav_head  # noqa: E402,F401  head: seer_swav_head
 from seer_plugins.losses import seer_swav_loss  # noqa: E402,F401  loss: seer_swav_loss
@@ -25,7 +29,6 @@ from seer_plugins.losses import swav_config  # noqa: E402,F401  inferrer: infer_
 from seer_plugins.optimizers import seer_sgd  # noqa: E402,F401  optimizer: seer_sgd
 from seer_plugins.trainer import train_step  # noqa: E402,F401  train step: seer_train_step; inferrer: infer_seer_amp
 from seer_plugins.trainer import task  # noqa: E402,F401  task: seer_self_supervision_task
-from seer_plugins.sharding import config  # noqa: E402,F401  inferrer: check_seer_fsdp_config
 from seer_plugins.data import low_shot_dataset  # noqa: E402,F401  data source: seer_low_shot
 from seer_plugins.hooks import registry  # noqa: E402,F401  inferrer: resolve_plugin_hooks
 from seer_plugins.hooks import bad_images  # noqa: E402,F401  hook: seer_bad_images

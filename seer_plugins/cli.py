@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from seer_plugins.checks.errors import EXIT_STATUS, ConfigError
+from seer_plugins.errors import EXIT_STATUS, ConfigError, report
 
 # name -> (module:function, summary); the order of `seer --help`.
 COMMANDS = {
@@ -20,11 +20,11 @@ COMMANDS = {
         "the whole pipeline on digits or on your image folder (--data DIR)",
     ),
     "plan": (
-        "seer_plugins.apps.memory_plan:main",
+        "seer_plugins.apps.memory_plan.command:main",
         "per-GPU memory of a config, sharded or not, against your GPUs' memory",
     ),
     "train": (
-        "seer_plugins.apps.commands:train",
+        "seer_plugins.apps.launcher:train",
         "pretrain, evaluate or extract features: config=NAME [OVERRIDE ...]",
     ),
     "split": (
@@ -32,11 +32,11 @@ COMMANDS = {
         "write a class-balanced low-shot split file of an image folder",
     ),
     "init-checkpoint": (
-        "seer_plugins.apps.commands:init_checkpoint",
+        "seer_plugins.apps.sweep.init_checkpoint:main",
         "write a config's untrained model: the random-init baseline",
     ),
     "sweep": (
-        "seer_plugins.apps.sweep.sweep:main",
+        "seer_plugins.apps.sweep.command:main",
         "a benchmark over checkpoints x label subsets x seeds; tables, results.png",
     ),
     "plot": (
@@ -44,7 +44,7 @@ COMMANDS = {
         "plot a run's loss, learning rate and img/s, or a sweep's results",
     ),
     "convert": (
-        "seer_plugins.apps.commands:convert",
+        "seer_plugins.apps.convert:main",
         "convert RegNetY weights between VISSL/SEER and timm",
     ),
 }
@@ -65,21 +65,10 @@ def usage() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _refusals() -> tuple[type[Exception], ...]:
-    """The errors that are a refused input, not a bug: printed as one line. A
-    missing file at this level is one the command line named (the sweep's
-    checkpoints and split files, for instance)."""
-    from seer_plugins.checks.plugin_names import UnknownPluginError
-    from seer_plugins.checks.preflight import PreflightError
-    from seer_plugins.config.compose import ConfigNotFoundError
-
-    return (
-        ConfigError,
-        ConfigNotFoundError,
-        PreflightError,
-        UnknownPluginError,
-        FileNotFoundError,
-    )
+# The errors that are a refused input, not a bug: printed as one line. Every refusal
+# is a ConfigError; a missing file at this level is one the command line named (the
+# sweep's checkpoints and split files, for instance).
+REFUSALS = (ConfigError, FileNotFoundError)
 
 
 def run(name: str, argv: Sequence[str]) -> int:
@@ -88,9 +77,7 @@ def run(name: str, argv: Sequence[str]) -> int:
         close = difflib.get_close_matches(name, COMMANDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         valid = f"valid: {', '.join(COMMANDS)}{hint}"
-        error = ConfigError("command", name, "unknown command", valid)
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_STATUS
+        return report(ConfigError("command", name, "unknown command", valid))
     target, _ = COMMANDS[name]
     module, function = target.split(":")
     command = getattr(importlib.import_module(module), function)
@@ -98,9 +85,8 @@ def run(name: str, argv: Sequence[str]) -> int:
     sys.argv[0] = f"seer {name}"  # argparse's prog: `usage: seer sweep ...`
     try:
         return int(command(list(argv)) or 0)
-    except _refusals() as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_STATUS
+    except REFUSALS as error:
+        return report(error)
     except SystemExit as stop:  # argparse: --help (0) or a bad command line (2)
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     finally:

@@ -11,7 +11,7 @@ import torchvision
 
 import seer_plugins
 from seer_plugins.compat import pkg_resources_check
-from seer_plugins.compat.apex_config import ApexTranslationWarning
+from seer_plugins.patches.apex_config import ApexTranslationWarning
 
 
 def test_stack_versions():

@@ -6,9 +6,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 import seer_plugins
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config import compose as seer_config
 from seer_plugins.config.compose import ConfigNotFoundError, compose_with_args
+from seer_plugins.errors import ConfigError
 from seer_plugins.hooks.registry import known_hooks, seer_hook_generator
 
 PROBE_YAML = """# @package _global_

@@ -11,14 +11,13 @@ import seer_plugins  # noqa: F401  first: compat shims, then plugin registration
 # isort: split
 from timm.models.regnet import RegNet, RegNetCfg, model_cfgs
 
-from seer_plugins.models.convert import (
-    ConversionError,
+from seer_plugins.checkpoints.convert import (
     convert,
-    detect_format,
     timm_key_to_vissl,
     vissl_checkpoint,
     vissl_key_to_timm,
 )
+from seer_plugins.checkpoints.formats import ConversionError, detect_format
 from seer_plugins.models.regnet_params import PRESETS, RegNetParams
 from seer_plugins.models.seer_regnet import build_trunk
 
@@ -183,7 +182,7 @@ def _swav_heads():
 
 
 def test_conversion_says_what_matched_and_what_was_dropped(trunk, tmp_path, capsys):
-    from seer_plugins.models.convert import convert_file
+    from seer_plugins.apps.convert import convert_file
 
     checkpoint = vissl_checkpoint(trunk.state_dict(), heads=_swav_heads())
     torch.save(checkpoint, tmp_path / "seer.torch")
@@ -204,7 +203,7 @@ def test_conversion_says_what_matched_and_what_was_dropped(trunk, tmp_path, caps
 
 
 def test_seer_1_3b_is_reported_as_timm_regnety_2560():
-    from seer_plugins.models.convert_report import describe_trunk
+    from seer_plugins.checkpoints.convert_report import describe_trunk
 
     with torch.device("meta"):
         trunk = build_trunk(PRESETS["regnety_256gf"]).state_dict()
@@ -263,7 +262,7 @@ def test_keep_head_round_trip_keeps_the_swav_head(trunk, tmp_path, capsys):
 
 
 def test_timm_classifier_is_reported_dropped(tmp_path, capsys):
-    from seer_plugins.models.convert import convert_file
+    from seer_plugins.apps.convert import convert_file
 
     torch.manual_seed(0)
     model = _timm_regnet(PRESETS["regnety_tiny"])
@@ -297,8 +296,9 @@ def test_sharded_checkpoint_converts_to_the_consolidated_layouts(trunk, tmp_path
     folder): the whole model in VISSL's layout, the trunk in timm's."""
     import torch.distributed.checkpoint as dcp
 
-    from seer_plugins.models.convert import convert_file, vissl_trunk_to_timm
-    from seer_plugins.sharding.checkpoint import REFERENCE_KEY
+    from seer_plugins.apps.convert import convert_file
+    from seer_plugins.checkpoints.convert import vissl_trunk_to_timm
+    from seer_plugins.checkpoints.sharded import REFERENCE_KEY
 
     heads = {"0.prototypes0.weight": torch.randn(5, 3)}
     model = {f"trunk.{k}": v for k, v in trunk.state_dict().items()}

@@ -13,8 +13,8 @@ import seer_plugins  # noqa: F401
 # isort: split
 from seer_plugins import cli
 from seer_plugins.apps.demo import folder, heldout, pipeline
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.data.low_shot_split import make_low_shot_split, read_split_file
+from seer_plugins.errors import ConfigError
 
 
 @pytest.mark.slow

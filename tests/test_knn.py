@@ -14,9 +14,9 @@ import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
 from seer_plugins.apps.launcher import main as launch
+from seer_plugins.apps.sweep.command import main as sweep
 from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
 from seer_plugins.apps.sweep.runs import run_status
-from seer_plugins.apps.sweep.sweep import main as sweep
 from seer_plugins.data.digits import export_digits
 from seer_plugins.engines.knn_classifier import knn_class_scores, topk_accuracy
 

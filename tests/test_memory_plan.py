@@ -3,7 +3,8 @@ fit 8 x 80 GB unsharded; per-GPU shares; bad input exits 2 with one error line."
 
 import pytest
 
-from seer_plugins.apps.memory_plan import GiB, main, plan_memory
+from seer_plugins.apps.memory_plan.command import main
+from seer_plugins.apps.memory_plan.plan import GiB, plan_memory
 
 pytestmark = pytest.mark.filterwarnings("ignore:OPTIMIZER.use_larc")
 

@@ -12,8 +12,8 @@ from project_folder import CONFIG_NAME, make_project
 
 import seer_plugins
 from seer_plugins import cli
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.compose import CONFIG_PATH_ENV
+from seer_plugins.errors import ConfigError
 
 OURS_LAYOUT = "# @package _global_\nconfig:\n  SEED_VALUE: 12\n"
 

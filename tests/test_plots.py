@@ -10,9 +10,10 @@ import yaml
 import seer_plugins  # noqa: F401
 
 # isort: split
-from seer_plugins.apps.plots import command, results, training
+from seer_plugins.apps.plots import command, training
+from seer_plugins.apps.sweep import figure as results
 from seer_plugins.apps.sweep.results import Accuracy, ResultRow, write_results
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 
 
 def _run_dir(folder, prototypes=(100,)):

@@ -104,3 +104,34 @@ def test_readme_plugin_table_lists_every_name():
     for kind, names in REGISTERED.items():
         missing = [n for n in names if n not in listed]
         assert not missing, f"README's plugin table lacks {kind} {missing}"
+
+
+def _string_constants(path) -> list[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+def test_each_registered_name_is_typed_once():
+    """A registered name is a string in one place, where it is registered; every
+    other module imports that constant (a retyped name can drift from it)."""
+    # Names given as strings (the checks and inferrers are function names); VISSL's
+    # own data source names are VISSL's.
+    kinds = [k for k in REGISTERED if not k.startswith("compose-time")]
+    names = [
+        name
+        for kind in kinds
+        for name in REGISTERED[kind]
+        if name not in ("disk_filelist", "disk_folder")
+    ]
+    typed = {name: [] for name in names}
+    for path in sorted((REPO / "seer_plugins").rglob("*.py")):
+        for value in _string_constants(path):
+            if value in typed:
+                typed[value].append(str(path.relative_to(REPO)))
+    assert {n: places for n, places in typed.items() if len(places) != 1} == {}

@@ -11,7 +11,7 @@ import seer_plugins  # noqa: F401  first: compat shims, then plugin registration
 # isort: split
 from timm.models.regnet import RegNet, RegNetCfg
 
-from seer_plugins.models.convert import convert, vissl_checkpoint
+from seer_plugins.checkpoints.convert import convert, vissl_checkpoint
 from seer_plugins.models.group_padding import (
     SeerPaddedBottleneckBlock,
     published_layout,

@@ -11,12 +11,12 @@ from launch_helpers import stock_swav_cpu
 from vissl.models import build_model
 
 from seer_plugins import compose
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.checkpoints.convert import vissl_checkpoint
+from seer_plugins.checkpoints.sharded_load import load_weights_init
+from seer_plugins.errors import ConfigError
 from seer_plugins.losses.swav_criterion import SeerSwAVCriterion, reshard_queue
-from seer_plugins.models.convert import vissl_checkpoint
 from seer_plugins.models.wrappers import unwrap
 from seer_plugins.sharding.config import sharding_settings
-from seer_plugins.sharding.weights_init import load_weights_init
 from seer_plugins.sharding.wrap import plan_units
 
 pytestmark = pytest.mark.filterwarnings("ignore:OPTIMIZER.use_larc")
@@ -200,7 +200,7 @@ def _sharded_checkpoint(tmp_path, model, drop=0):
     """A sharded run's checkpoint of `model`: VISSL's small file and its shards."""
     import torch.distributed.checkpoint as dcp
 
-    from seer_plugins.sharding.checkpoint import REFERENCE_KEY
+    from seer_plugins.checkpoints.sharded import REFERENCE_KEY
 
     state = dict(list(model.state_dict().items())[drop:])
     folder = "sharded/model_phase0"

@@ -44,7 +44,7 @@ import torch
 from gpu import needs_gpu
 from launch_helpers import REPO, run_script, stock_swav_cpu
 
-from seer_plugins.models.convert import convert_file
+from seer_plugins.apps.convert import convert_file
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ class Runs:
             script = (
                 "import sys, torch, seer_plugins\n"
                 "from vissl.models import build_model\n"
-                "from seer_plugins.models.convert import vissl_checkpoint\n"
+                "from seer_plugins.checkpoints.convert import vissl_checkpoint\n"
                 "from seer_plugins.models.wrappers import unwrap\n"
                 "c = seer_plugins.compose(['config=pretrain/seer_tiny'])\n"
                 "torch.manual_seed(0)\n"

@@ -10,9 +10,9 @@ import pytest
 import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
+from seer_plugins.apps.sweep.command import main as sweep
 from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
 from seer_plugins.apps.sweep.results import final_test_accuracy
-from seer_plugins.apps.sweep.sweep import main as sweep
 from seer_plugins.data.digits import export_digits
 from seer_plugins.data.low_shot_split import read_split_file
 

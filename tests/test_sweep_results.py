@@ -10,7 +10,7 @@ import pytest
 import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 
 # isort: split
-from seer_plugins.apps.sweep import sweep as sweep_lib
+from seer_plugins.apps.sweep import command as sweep_lib
 from seer_plugins.apps.sweep.results import (
     ResultRow,
     final_test_accuracy,

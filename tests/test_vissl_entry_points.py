@@ -15,8 +15,8 @@ import vissl.utils.hydra_config as vissl_hydra_config
 from vissl.trainer.train_task import SelfSupervisionTask
 from vissl.utils.hydra_config import compose_hydra_configuration, convert_to_attrdict
 
-from seer_plugins.compat.apex_config import ApexTranslationWarning
 from seer_plugins.patches import vissl_inference
+from seer_plugins.patches.apex_config import ApexTranslationWarning
 
 SIMCLR = "config=test/cpu_test/test_cpu_regnet_simclr"
 

@@ -8,7 +8,7 @@
         consolidated.torch --to vissl      # a sharded run's checkpoint (or its folder)
 
 The input format is detected. The key mapping is documented in
-seer_plugins/models/convert.py.
+seer_plugins/checkpoints/convert.py.
 """
 
 import sys

@@ -5,7 +5,7 @@
     python tools/memory_plan.py config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --no-shard
 
 Exit status 0: it fits; 1: it does not; 2: bad input. How each number is obtained:
-seer_plugins/apps/memory_plan.py.
+seer_plugins/apps/memory_plan/plan.py.
 """
 
 import sys

@@ -7,7 +7,7 @@
         config.DATA.TRAIN.DATA_PATHS=[/imagenet/train] \
         config.DATA.TEST.DATA_PATHS=[/imagenet/val]
 
-Logic and options: seer_plugins/apps/sweep/sweep.py (`--help`).
+Logic: seer_plugins/apps/sweep/sweep.py; options: seer_plugins/apps/sweep/command.py (`--help`).
 """
 
 import sys

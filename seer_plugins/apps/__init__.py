@@ -1,11 +1,14 @@
-"""Applications built on the plugins; nothing here registers into VISSL.
+"""Applications built on the plugins; nothing here registers into VISSL. Each
+`seer` command is one function here (:data:`seer_plugins.cli.COMMANDS`).
 
-- :mod:`launcher`: compose, preflight, then VISSL's engine locally or on SLURM;
-- :mod:`commands`: the `seer` commands without a module of their own (train, split,
-  convert, init-checkpoint); the dispatcher is :mod:`seer_plugins.cli`;
-- :mod:`sweep`: benchmark sweeps over checkpoints x label subsets x seeds, tables;
-- :mod:`plots`: a run's loss, learning rate and img/s; a sweep's results.png;
-- :mod:`demo`: the digits demo, pretraining to a results table;
-- :mod:`throughput`: the one-step throughput benchmark, ours against stock VISSL;
-- :mod:`memory_plan`: per-GPU memory of a config, sharded or not, against a GPU's.
+- :mod:`launcher`: `seer train`: compose, preflight, then VISSL's engine locally or
+  on SLURM;
+- :mod:`commands`: `seer split`;
+- :mod:`sweep`: benchmark sweeps over checkpoints x label subsets x seeds, tables,
+  results.png; `seer sweep` and `seer init-checkpoint`;
+- :mod:`plots`: `seer plot`: a run's loss, learning rate and img/s;
+- :mod:`demo`: `seer demo`: the digits demo, pretraining to a results table;
+- :mod:`memory_plan`: `seer plan`: per-GPU memory of a config, sharded or not;
+- :mod:`convert`: `seer convert`: RegNetY weights between VISSL and timm;
+- :mod:`throughput`: the one-step throughput benchmark, ours against stock VISSL.
 """

@@ -1,4 +1,5 @@
-"""What `tools/run_distributed_engines.py` does: compose, then launch locally or on SLURM.
+"""`seer train` (`tools/run_distributed_engines.py`): compose, then launch locally or
+on SLURM.
 
 The local path is VISSL's `launch_distributed`. VISSL's SLURM path hard-codes its own
 hook generator inside `_ResumableSlurmJob`, so the submitit job here is ours: the same
@@ -7,18 +8,20 @@ executor settings (`config.SLURM.*`), and our hook generator on every node.
 
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from torch.multiprocessing import ProcessRaisedException
 from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
-from seer_plugins.checks.errors import ConfigError, report
 from seer_plugins.checks.preflight import preflight
 from seer_plugins.config.compose import compose_with_args
+from seer_plugins.errors import MISSING, ConfigError, report
 from seer_plugins.hooks.registry import seer_hook_generator
 
 
@@ -147,9 +150,143 @@ def cli(argv: Sequence[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    # `python -m seer_plugins.apps.launcher ...` is `seer train ...`: the command
-    # imports this module under its own name, so nothing is defined twice.
-    from seer_plugins.cli import run
+TRAIN_USAGE = """\
+usage: seer train [--list] [--config-dir DIR] config=NAME [OVERRIDE ...]
 
-    sys.exit(run("train", sys.argv[1:]))
+Compose a config and run it with VISSL's engine and the seer_plugins hooks,
+locally (config.DISTRIBUTED.*) or on SLURM (config.SLURM.USE_SLURM=true). The
+overrides are VISSL's own launcher's (Hydra's grammar):
+
+  config=NAME          the config: ours (pretrain/seer_tiny, benchmark/linear/digits)
+                       or VISSL's (test/cpu_test/test_cpu_regnet_simclr)
+  config.KEY=VALUE     set a key, e.g. config.OPTIMIZER.num_epochs=2
+  ++config.KEY=VALUE   set a key no default defines
+  +config/GROUP=NAME   add a config fragment, e.g. +config/pretrain/seer/runtime=cpu
+  engine_name=NAME     train (default), extract_features, seer_knn, ...
+
+options:
+  -h, --help           show this help and exit
+  --list               list the configs, model presets and engines, and exit
+  --config-dir DIR     also search DIR for configs (repeatable; as SEER_CONFIG_PATH):
+                       DIR/config/<group>/<name>.yaml (VISSL's layout) or
+                       DIR/<group>/<name>.yaml (ours)
+
+examples:
+  seer train config=pretrain/seer_tiny
+  seer train config=pretrain/demo_digits config.DATA.TRAIN.DATA_PATHS=[/data/train]
+  seer train --config-dir ~/myproject/configs config=myproject/pretrain
+"""
+
+# Folders of configs/ holding fragments that other configs include, not entries.
+FRAGMENT_DIRS = {"base", "data", "models", "runtime", "seer"}
+
+
+def _train_options(argv: Sequence[str]) -> tuple[dict, list[str]]:
+    """Split `--list`, `--config-dir DIR` and `-h` from the Hydra overrides."""
+    options = {"help": False, "list": False, "config_dirs": []}
+    overrides = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in ("-h", "--help"):
+            options["help"] = True
+        elif arg == "--list":
+            options["list"] = True
+        elif arg == "--config-dir" or arg.startswith("--config-dir="):
+            value = (
+                arg.partition("=")[2] if "=" in arg else (args.pop(0) if args else "")
+            )
+            options["config_dirs"].append(value)
+        elif arg.startswith("--"):
+            raise ConfigError(
+                "option", arg, "unknown", "valid: --list, --config-dir DIR, --help"
+            )
+        else:
+            overrides.append(arg)
+    return options, overrides
+
+
+def add_config_dirs(folders: Sequence[str]) -> None:
+    """Put `folders` first on `SEER_CONFIG_PATH` for this process and its children."""
+    from seer_plugins.config.compose import CONFIG_PATH_ENV
+
+    resolved = []
+    for folder in folders:
+        if not folder or not Path(folder).expanduser().is_dir():
+            raise ConfigError(
+                "--config-dir",
+                folder,
+                "is not a folder",
+                "give a folder of YAML configs",
+            )
+        resolved.append(str(Path(folder).expanduser().resolve()))
+    current = os.environ.get(CONFIG_PATH_ENV, "")
+    os.environ[CONFIG_PATH_ENV] = os.pathsep.join([*resolved, *filter(None, [current])])
+
+
+def _yaml_names(root: Path, skip=()) -> list[str]:
+    return sorted(
+        str(p.relative_to(root).with_suffix(""))
+        for p in root.rglob("*.yaml")
+        if not set(p.relative_to(root).parts[:-1]) & set(skip)
+    )
+
+
+def config_listing() -> str:
+    """Our configs (entries, fragments), projects', VISSL's, presets, engines."""
+    from vissl.engines.engine_registry import _ENGINE_REGISTRY
+
+    import configs as vissl_configs  # VISSL's wheel installs its YAML as `configs`
+    from seer_plugins.config.compose import project_searchpath
+    from seer_plugins.config.paths import DEFAULTS_FOLDER, configs_dir
+    from seer_plugins.models.regnet_params import PRESETS
+
+    ours = _yaml_names(configs_dir(), skip={DEFAULTS_FOLDER})
+    fragment = [n for n in ours if FRAGMENT_DIRS & set(n.split("/")[:-1])]
+    sections = [
+        ("seer_plugins configs (config=NAME)", [n for n in ours if n not in fragment]),
+        ("seer_plugins fragments (included by the configs above)", fragment),
+    ]
+    for entry in project_searchpath():
+        root = Path(entry.split("://", 1)[1])
+        root = root / "config" if entry.startswith("file://") else root
+        sections.append((f"project configs in {root}", _yaml_names(root)))
+    stock = Path(vissl_configs.__file__).parent / "config"
+    sections += [
+        (f"VISSL's stock configs in {stock}", _yaml_names(stock)),
+        ("model presets (config.MODEL.TRUNK.SEER_REGNET.preset=NAME)", list(PRESETS)),
+        # VISSL keeps its engines in a private dict, without a listing function.
+        ("engines (engine_name=NAME)", sorted(_ENGINE_REGISTRY)),
+    ]
+    return "\n\n".join(
+        f"{title}:\n" + "\n".join(f"  {name}" for name in names)
+        for title, names in sections
+    )
+
+
+def train(argv: Sequence[str]) -> int:
+    """`seer train`: the launcher (tools/run_distributed_engines.py)."""
+    options, overrides = _train_options(argv)
+    if options["help"]:
+        print(TRAIN_USAGE, end="")
+        return 0
+    add_config_dirs(options["config_dirs"])
+    if options["list"]:
+        print(config_listing())
+        return 0
+    if not overrides:
+        print(TRAIN_USAGE, end="", file=sys.stderr)
+        return report(
+            ConfigError(
+                "config",
+                MISSING,
+                "no config selected",
+                "pass config=NAME (seer train --list names them)",
+            )
+        )
+    return cli(overrides)
+
+
+if __name__ == "__main__":
+    # `python -m seer_plugins.apps.launcher ...` is `seer train ...`.
+    sys.exit(train(sys.argv[1:]))

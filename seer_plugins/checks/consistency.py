@@ -7,13 +7,14 @@
   the first meter update ("selected index k out of range").
 """
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config import inference
 from seer_plugins.config.inference import register_config_inferrer
+from seer_plugins.errors import ConfigError
 
 ACCURACY_METER = "accuracy_list_meter"
 
 
-@register_config_inferrer
+@register_config_inferrer(order=inference.CONSISTENCY)
 def check_lr_milestones(config) -> None:
     lr = config.OPTIMIZER.get("param_schedulers", {}).get("lr", {}) or {}
     if lr.get("name") != "multistep" or lr.get("update_interval") != "epoch":
@@ -32,6 +33,9 @@ def check_lr_milestones(config) -> None:
         )
 
 
+TOPK_KEY = f"config.METERS.{ACCURACY_METER}.topk_values"
+
+
 def accuracy_topk(config) -> list[int]:
     """The accuracy meter's top-k values ([] without that meter)."""
     if config.METERS.get("name", "") != ACCURACY_METER:
@@ -44,14 +48,14 @@ def check_topk(config, classes: int, where: str) -> None:
     topk = accuracy_topk(config)
     if topk and max(topk) > classes:
         raise ConfigError(
-            f"config.METERS.{ACCURACY_METER}.topk_values",
+            TOPK_KEY,
             topk,
             f"top-{max(topk)} needs at least {max(topk)} classes; {where} has {classes}",
             f"use values up to {classes}, e.g. [1]",
         )
 
 
-@register_config_inferrer
+@register_config_inferrer(order=inference.CONSISTENCY)
 def check_topk_classes(config) -> None:
     classes = config.DATA.get("NUM_CLASSES", None)
     if isinstance(classes, int):

@@ -24,12 +24,16 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.checks.consistency import accuracy_topk, check_topk
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.derived import used_splits
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
-from seer_plugins.data.low_shot_dataset import select_split
+from seer_plugins.data.low_shot_dataset import (
+    SPLIT_FILE_KEY,
+    select_split,
+    split_file_of,
+)
 from seer_plugins.data.low_shot_split import read_split_file
 from seer_plugins.data.robust_images import load_rgb
+from seer_plugins.errors import ConfigError
 
 FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
 LIST_SOURCES = {"disk_filelist"}
@@ -199,8 +203,8 @@ def _check_batch(config, path: str, source: str, entries) -> None:
 
 def _check_split_file(config, split: str, path: str, classes: list[str]) -> list:
     """The split's samples; refuses a missing, foreign or class-dropping split."""
-    key = f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE"
-    split_file = str(config.DATA[split].get("LOW_SHOT_SPLIT_FILE", "") or "")
+    key = f"config.DATA.{split}.{SPLIT_FILE_KEY}"
+    split_file = split_file_of(config, split)
     if not split_file:
         return None
     if not os.path.isfile(split_file):

@@ -20,10 +20,11 @@ from vissl.models.heads import MODEL_HEADS_REGISTRY
 from vissl.models.trunks import MODEL_TRUNKS_REGISTRY
 from vissl.trainer.train_steps import TRAIN_STEP_REGISTRY
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config import inference
 from seer_plugins.config.derived import used_splits
-from seer_plugins.config.head_params import head_entries
 from seer_plugins.config.inference import register_config_check
+from seer_plugins.errors import ConfigError
+from seer_plugins.models.head_params import head_entries
 
 
 class UnknownPluginError(ConfigError):
@@ -63,7 +64,7 @@ def _scheduler_names(schedulers):
                 yield key, sub["name"]
 
 
-@register_config_check
+@register_config_check(order=inference.NAMES)
 def check_plugin_names(config) -> None:
     check_name(
         "MODEL.TRUNK.NAME", config.MODEL.TRUNK.NAME, MODEL_TRUNKS_REGISTRY, "trunk"

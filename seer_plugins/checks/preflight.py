@@ -15,14 +15,16 @@ decided here, in this order, cheapest first:
 Every refusal is a :class:`PreflightError`, one line naming the key and the value.
 """
 
+import contextlib
 import os
 
 import torch
 from vissl.utils.checkpoint import get_resume_checkpoint
 
+from seer_plugins.checkpoints.load_plan import PARAMS_KEY
 from seer_plugins.checks.data_files import check_data
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.checks.weights_init import PARAMS_KEY, check_weights_init
+from seer_plugins.checks.weights_init import check_weights_init
+from seer_plugins.errors import ConfigError
 
 CPU_RUN_HINT = (
     "for a CPU run add the override +config/pretrain/seer/runtime=cpu (one process, "
@@ -55,13 +57,22 @@ def check_devices(config) -> None:
         )
 
 
-def check_data_paths(config) -> None:
+@contextlib.contextmanager
+def _refused_as_preflight():
+    """A ConfigError raised inside is the preflight's refusal (PreflightError)."""
     try:
-        check_data(config)
+        yield
+    except PreflightError:
+        raise
     except ConfigError as error:
         raise PreflightError(
             error.key, error.value, error.problem, error.valid
         ) from None
+
+
+def check_data_paths(config) -> None:
+    with _refused_as_preflight():
+        check_data(config)
 
 
 def _resumes(config) -> bool:
@@ -90,12 +101,8 @@ def check_weights_file(config) -> None:
         )
     if _resumes(config):
         return
-    try:
+    with _refused_as_preflight():
         check_weights_init(config)
-    except ConfigError as error:
-        raise PreflightError(
-            error.key, error.value, error.problem, error.valid
-        ) from None
 
 
 def preflight(config) -> None:

@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 
-from seer_plugins.checks.errors import ConfigValueError
+from seer_plugins.config import inference
 from seer_plugins.config.inference import register_config_check
+from seer_plugins.config.keys import lookup
+from seer_plugins.errors import ConfigValueError
+from seer_plugins.losses.seer_swav_loss import LOSS_NAME
 
 
 def _is_int(value) -> bool:
@@ -44,7 +47,7 @@ def positive_number(key: str, **kw) -> Rule:
 
 
 def _swav(config) -> bool:
-    return config.LOSS.get("name") == "seer_swav_loss"
+    return config.LOSS.get("name") == LOSS_NAME
 
 
 def _testing(config) -> bool:
@@ -77,30 +80,22 @@ RULES = (
         lambda v: _is_int(v) and (v == -1 or v >= 1),
     ),
     non_negative_int("SEED_VALUE"),
-    positive_number("LOSS.seer_swav_loss.temperature", when=_swav),
-    positive_number("LOSS.seer_swav_loss.epsilon", when=_swav),
-    positive_int("LOSS.seer_swav_loss.num_iters", when=_swav),
-    non_negative_int("LOSS.seer_swav_loss.freeze_prototypes_iters", when=_swav),
-    non_negative_int("LOSS.seer_swav_loss.queue.queue_length", when=_swav),
+    positive_number(f"LOSS.{LOSS_NAME}.temperature", when=_swav),
+    positive_number(f"LOSS.{LOSS_NAME}.epsilon", when=_swav),
+    positive_int(f"LOSS.{LOSS_NAME}.num_iters", when=_swav),
+    non_negative_int(f"LOSS.{LOSS_NAME}.freeze_prototypes_iters", when=_swav),
+    non_negative_int(f"LOSS.{LOSS_NAME}.queue.queue_length", when=_swav),
 )
 
-_MISSING = object()
-
-
-def lookup(config, key: str):
-    node = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+# A key the config does not have (a stock config without a plugin key): not checked.
+ABSENT = object()
 
 
 def check_rule(config, rule: Rule) -> None:
     if not rule.when(config):
         return
-    value = lookup(config, rule.key)
-    if value is _MISSING or rule.valid(value):
+    value = lookup(config, rule.key, default=ABSENT)
+    if value is ABSENT or rule.valid(value):
         return
     raise ConfigValueError(
         f"config.{rule.key}",
@@ -110,7 +105,7 @@ def check_rule(config, rule: Rule) -> None:
     )
 
 
-@register_config_check
+@register_config_check(order=inference.VALUES)
 def check_value_types(config) -> None:
     for rule in RULES:
         check_rule(config, rule)

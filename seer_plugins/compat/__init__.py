@@ -2,8 +2,9 @@
 
 Each module here fixes one breakage of VISSL 0.1.6 on today's stack (the README's "On
 today's stack" lists them). Import-time shims are applied by :func:`apply` before
-anything imports VISSL; config-level translations (apex -> torch) run on every
-composed config in :mod:`seer_plugins.config.compose`.
+anything imports VISSL, so nothing here imports VISSL or ClassyVision (a contract
+in pyproject.toml). The config-level translation of apex settings to torch's runs
+on every composed config: :mod:`seer_plugins.patches.apex_config`.
 """
 
 from seer_plugins.compat import (

@@ -11,7 +11,7 @@ override grammar) plus three things the host lacks:
 3. the apex translation and the plugins' own inference, run around VISSL's;
 
 and it refuses what would otherwise be ignored or fail later, in one line each
-(:class:`~seer_plugins.checks.errors.ConfigError`): a key no defaults define, Hydra's
+(:class:`~seer_plugins.errors.ConfigError`): a key no defaults define, Hydra's
 composition errors (:mod:`seer_plugins.config.hydra_errors`).
 """
 
@@ -35,8 +35,6 @@ from omegaconf.errors import InterpolationResolutionError
 from vissl.config import AttrDict, check_cfg_version
 from vissl.utils.hydra_config import convert_fsdp_dtypes, save_attrdict_to_disk
 
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.checks.unknown_keys import lookup, unknown_key_error, unknown_keys
 from seer_plugins.config import hydra_errors
 from seer_plugins.config import source as config_source
 from seer_plugins.config.data_paths import follow_data_paths
@@ -45,8 +43,15 @@ from seer_plugins.config.defaults import (
     defaults_tree,
     register_primary_config,
 )
-from seer_plugins.config.inference import run_config_checks, run_config_inferrers
+from seer_plugins.config.inference import (
+    resolved_order,
+    run_config_checks,
+    run_config_inferrers,
+)
+from seer_plugins.config.keys import lookup
 from seer_plugins.config.paths import configs_dir
+from seer_plugins.config.unknown_keys import unknown_key_error, unknown_keys
+from seer_plugins.errors import ConfigError
 
 SEARCHPATH_KEY = "hydra.searchpath"
 # os.pathsep-separated config folders of other projects, searched before ours.
@@ -194,7 +199,7 @@ def _is_stock_vissl_config(name: str, overrides: Sequence[str]) -> bool:
 
 
 def check_known_keys(config: dict, overrides: Sequence[str]) -> None:
-    """Refuse a key no defaults define (:mod:`seer_plugins.checks.unknown_keys`).
+    """Refuse a key no defaults define (:mod:`seer_plugins.config.unknown_keys`).
 
     VISSL's own YAML files carry a few keys its defaults lack (e.g. apex arguments
     of older releases); those are tolerated with a warning, the user's are not.
@@ -258,6 +263,7 @@ def compose_with_args(
     # translation, our SwAV head) for VISSL's own entry points and for us alike.
     vissl_hydra_config.infer_and_assert_hydra_config(config)
     run_config_inferrers(config)
+    logging.info("plugin config %s", resolved_order())
     if check is not None:
         check(config)
     if dump_config:

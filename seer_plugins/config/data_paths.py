@@ -17,8 +17,8 @@ registered") after the processes started.
 import logging
 from pathlib import Path
 
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.config.derived import used_splits
+from seer_plugins.errors import ConfigError
 
 SYNTHETIC = "synthetic"
 FILE_LIST_SUFFIXES = (".npy", ".txt", ".csv", ".lst")

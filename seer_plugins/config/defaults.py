@@ -1,16 +1,28 @@
 """The defaults every config is composed on: VISSL's `defaults.yaml` plus plugin keys.
 
-`configs/defaults/*.yaml` hold our plugins' keys; another project's plugin adds its
-own file with :func:`register_plugin_defaults` (before composing), so its keys are
-known like VISSL's: overridable without `+`, and not refused as unknown.
+`configs/defaults/*.yaml` hold our plugins' keys, and are the one home of their
+default values; another project's plugin adds its own file with
+:func:`register_plugin_defaults` (before composing), so its keys are known like
+VISSL's: overridable without `+`, and not refused as unknown.
+
+Code that reads a plugin key from a config a plugin may receive without our
+defaults merged in (one composed by VISSL's own code, a test's partial config)
+reads it with :func:`plugin_setting` / :func:`plugin_section`, which fall back to
+these files, never to a default typed again in code. A plain module built without a
+config (the SwAV criterion, the trunk's options) takes its keyword defaults from
+:func:`plugin_default` likewise.
 """
 
+import copy
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 
 import vissl.config
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from seer_plugins.config.keys import lookup
 from seer_plugins.config.paths import plugin_defaults_dir
 
 PRIMARY_CONFIG = "seer_defaults"
@@ -55,3 +67,62 @@ def register_primary_config() -> None:
     other key, so `config.MODEL.TRUNK.SEER_REGNET.preset=x` needs no `+`.
     """
     ConfigStore.instance().store(name=PRIMARY_CONFIG, node=primary_config())
+
+
+@functools.cache
+def _plugin_defaults(files: tuple[Path, ...]) -> dict:
+    merged = OmegaConf.merge(*(OmegaConf.load(path) for path in files))
+    return OmegaConf.to_container(merged.config, resolve=False)
+
+
+def plugin_defaults() -> dict:
+    """The `config` tree of every plugin's defaults file (not VISSL's keys)."""
+    return _plugin_defaults(tuple(_default_files()))
+
+
+def plugin_default(dotted: str):
+    """The default of the plugin key `dotted` (under `config`, e.g.
+    `MODEL.SEER_FSDP.ENABLED`), a copy. KeyError: no defaults file defines it."""
+    return copy.deepcopy(lookup(plugin_defaults(), dotted))
+
+
+def plugin_setting(config: Mapping, dotted: str, within: str = ""):
+    """`config`'s value of the plugin key `dotted`, or its default where `config`
+    does not have it.
+
+    Args:
+        within: where `config` sits in a whole config (`MODEL` for `config.MODEL`).
+    """
+    value = lookup(config, dotted, default=_ABSENT)
+    if value is _ABSENT:
+        return plugin_default(_joined(within, dotted))
+    return value
+
+
+def plugin_section(config: Mapping, dotted: str, within: str = "") -> dict:
+    """The plugin section `dotted` of `config` over its defaults: every key of the
+    defaults files, with `config`'s values where it sets them (nested sections
+    merged key by key).
+
+    Args:
+        within: where `config` sits in a whole config (`MODEL` for `config.MODEL`).
+    """
+    return _merged(
+        plugin_default(_joined(within, dotted)),
+        lookup(config, dotted, default=None) or {},
+    )
+
+
+def _joined(within: str, dotted: str) -> str:
+    return f"{within}.{dotted}" if within else dotted
+
+
+def _merged(defaults: dict, given: Mapping) -> dict:
+    for key, value in given.items():
+        if isinstance(value, Mapping) and isinstance(defaults.get(key), dict):
+            value = _merged(defaults[key], value)
+        defaults[key] = value
+    return defaults
+
+
+_ABSENT = object()

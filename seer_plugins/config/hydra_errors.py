@@ -20,9 +20,9 @@ from hydra.errors import (
 )
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.checks.unknown_keys import unknown_key_error
 from seer_plugins.config.paths import DEFAULTS_FOLDER, configs_dir
+from seer_plugins.config.unknown_keys import unknown_key_error
+from seer_plugins.errors import ConfigError
 
 GROUP_ROOT = "config"
 

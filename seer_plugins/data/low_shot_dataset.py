@@ -26,10 +26,18 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from vissl import data as vissl_data
 
+from seer_plugins.config.defaults import plugin_setting
 from seer_plugins.data.low_shot_split import read_split_file
 
 NAME = "seer_low_shot"
 SPLIT_FILE_KEY = "LOW_SHOT_SPLIT_FILE"
+
+
+def split_file_of(config, split: str) -> str:
+    """`config.DATA.<split>.LOW_SHOT_SPLIT_FILE`: the split file that picks the
+    labelled images, or "" for every image of the folder."""
+    path = plugin_setting(config, f"DATA.{split}.{SPLIT_FILE_KEY}")
+    return "" if path is None else str(path)
 
 
 class SeerLowShotDataset:
@@ -45,7 +53,7 @@ class SeerLowShotDataset:
         self.split = split
         self.dataset_name = dataset_name
         self._path = str(path)
-        self.split_file = str(cfg["DATA"][split].get(SPLIT_FILE_KEY, "") or "")
+        self.split_file = split_file_of(cfg, split)
         if not os.path.isdir(self._path):
             raise FileNotFoundError(
                 f"{NAME}: image folder {self._path!r} does not exist (from "

@@ -22,7 +22,8 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
-from seer_plugins.checks.errors import ConfigError, OneLineArgumentParser
+from seer_plugins.checkpoints.atomic import write_text_atomically
+from seer_plugins.errors import ConfigError, OneLineArgumentParser
 
 
 @dataclass(frozen=True)
@@ -171,13 +172,11 @@ def select_low_shot(
 
 
 def write_split_file(images: Iterable[LabelledImage], path: str | os.PathLike) -> Path:
-    """One entry per line, SimCLR's format. Written atomically (tmp + rename)."""
+    """One entry per line, SimCLR's format. Written atomically: a split file that
+    exists is whole (a sweep reuses it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{image.entry}\n" for image in images))
-    tmp.replace(path)
-    return path
+    return write_text_atomically(path, "".join(f"{image.entry}\n" for image in images))
 
 
 def read_split_file(path: str | os.PathLike) -> list[str]:

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from seer_plugins.checkpoints.atomic import write_text_atomically
+
 RESULTS_FILE = "knn_results.json"
 METRICS_FILE = "metrics.json"
 
@@ -39,11 +41,9 @@ def write_results(folder: str | os.PathLike, results: dict) -> Path:
     }
     with (folder / METRICS_FILE).open("a") as f:
         f.write(json.dumps(line) + "\n")
-    path = folder / RESULTS_FILE
-    partial = path.with_name(f".{RESULTS_FILE}.partial")
-    partial.write_text(json.dumps(results, indent=2) + "\n")
-    partial.replace(path)
-    return path
+    return write_text_atomically(
+        folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n"
+    )
 
 
 def is_finished(run_dir: str | os.PathLike) -> bool:

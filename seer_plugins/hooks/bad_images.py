@@ -17,18 +17,23 @@ step): a rank that stops ends the job. Wanted whenever training reads a
 """
 
 import logging
+from numbers import Real
 
 import torch
 from classy_vision.generic.distributed_util import all_reduce_sum, is_primary
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.defaults import plugin_default, plugin_setting
 from seer_plugins.config.derived import num_crops
 from seer_plugins.data.robust_images import SOURCES
+from seer_plugins.errors import ConfigError
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
 HOOK_NAME = "seer_bad_images"
-BUDGET_KEY = "config.DATA.TRAIN.MAX_BAD_IMAGE_FRACTION"
+BUDGET_PATH = "DATA.TRAIN.MAX_BAD_IMAGE_FRACTION"
+BUDGET_KEY = f"config.{BUDGET_PATH}"
+# configs/defaults/data.yaml's, also for a hook built without a config.
+DEFAULT_MAX_FRACTION = plugin_default(BUDGET_PATH)
 # Batches after which "every image so far is unreadable" stops the run.
 FIRST_BATCHES = 2
 SAMPLE_PATHS = 3
@@ -61,9 +66,11 @@ class SeerBadImagesHook(SeerHook):
         max_fraction: unreadable images allowed per epoch, as a share of it.
     """
 
-    def __init__(self, crops_per_image: int = 1, max_fraction: float = 0.01):
+    def __init__(
+        self, crops_per_image: int = 1, max_fraction: float = DEFAULT_MAX_FRACTION
+    ):
         super().__init__()
-        if not 0 <= max_fraction <= 1:
+        if not (isinstance(max_fraction, Real) and 0 <= max_fraction <= 1):
             raise ConfigError(
                 BUDGET_KEY, max_fraction, "is not a fraction", "a number in [0, 1]"
             )
@@ -77,8 +84,7 @@ class SeerBadImagesHook(SeerHook):
     @classmethod
     def from_config(cls, config):
         crops = num_crops(config.DATA.TRAIN.TRANSFORMS) or 1
-        budget = config.DATA.TRAIN.get("MAX_BAD_IMAGE_FRACTION", None)
-        return cls(crops, **({} if budget is None else {"max_fraction": budget}))
+        return cls(crops, plugin_setting(config, BUDGET_PATH))
 
     def on_phase_start(self, task) -> None:
         self.bad = self.seen = self.batches = 0

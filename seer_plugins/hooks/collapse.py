@@ -19,12 +19,16 @@ from collections import deque
 
 from classy_vision.generic.distributed_util import is_primary
 
+from seer_plugins.config.defaults import plugin_default, plugin_section
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import loss_capabilities, register_hook
 from seer_plugins.models.wrappers import unwrap
 from seer_plugins.trainer.train_step import last_loss_value
 
 CONFIG_KEY = "SEER_COLLAPSE_WARNING"
+SECTION = f"HOOKS.{CONFIG_KEY}"
+# configs/defaults/swav.yaml's, also for a hook built without a config.
+DEFAULTS = plugin_default(SECTION)
 
 ADVICE = (
     "Known fixes: freeze the prototypes longer "
@@ -56,7 +60,10 @@ class SeerCollapseWarningHook(SeerHook):
     """
 
     def __init__(
-        self, window: int = 100, relative_tolerance: float = 0.02, start_iter=0
+        self,
+        window: int = DEFAULTS["WINDOW"],
+        relative_tolerance: float = DEFAULTS["RELATIVE_TOLERANCE"],
+        start_iter: int = DEFAULTS["START_ITER"],
     ):
         super().__init__()
         if window < 1 or relative_tolerance <= 0:
@@ -73,21 +80,25 @@ class SeerCollapseWarningHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
-        # Defaults: configs/defaults/swav.yaml and the signature.
-        settings = config.HOOKS.get(CONFIG_KEY) or {}
-        keys = {
-            "WINDOW": "window",
-            "RELATIVE_TOLERANCE": "relative_tolerance",
-            "START_ITER": "start_iter",
-        }
-        return cls(**{arg: settings[k] for k, arg in keys.items() if k in settings})
+        settings = plugin_section(config, SECTION)
+        return cls(
+            window=settings["WINDOW"],
+            relative_tolerance=settings["RELATIVE_TOLERANCE"],
+            start_iter=settings["START_ITER"],
+        )
+
+    def _first_counted_iteration(self, loss) -> int:
+        """START_ITER, or later while the loss keeps its prototypes frozen (their
+        scores then stay near ln(K) by design)."""
+        frozen = getattr(loss, "freeze_prototypes_iters", None)
+        return self.start_iter if frozen is None else max(self.start_iter, int(frozen))
 
     def on_step(self, task) -> None:
         loss = unwrap(task.loss)
         collapse_value = getattr(loss, "collapse_value", None)
         if not task.train or collapse_value is None:
             return
-        start = max(self.start_iter, int(getattr(loss, "freeze_prototypes_iters", 0)))
+        start = self._first_counted_iteration(loss)
         # task.iteration was advanced after the step: the step's own index is - 1.
         if task.iteration - 1 < start:
             return

@@ -18,6 +18,7 @@ under a name and declares:
 builds itself with `from_config(config)` and keys on capability at run time.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,8 +26,10 @@ from classy_vision.hooks import ClassyHook
 from classy_vision.losses import LOSS_REGISTRY
 from vissl.hooks import default_hook_generator
 
-from seer_plugins.checks.errors import ConfigValueError
+from seer_plugins.config import inference
+from seer_plugins.config.defaults import plugin_setting
 from seer_plugins.config.inference import register_config_inferrer
+from seer_plugins.errors import ConfigValueError
 
 CONFIG_KEY = "HOOKS.PLUGINS"
 # Hooks that state no order run here: after the data and SwAV hooks, before the
@@ -85,7 +88,9 @@ def loss_capabilities(config) -> frozenset[str]:
 
 
 def _listed_hooks(config) -> list[str]:
-    names = config.HOOKS.get("PLUGINS", []) or []
+    names = plugin_setting(config, CONFIG_KEY)
+    if names is None:  # null: none listed
+        names = []
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise ConfigValueError(
             f"config.{CONFIG_KEY}",
@@ -104,7 +109,7 @@ def _listed_hooks(config) -> list[str]:
     return list(names)
 
 
-@register_config_inferrer
+@register_config_inferrer(order=inference.HOOKS)
 def resolve_plugin_hooks(config) -> list[str]:
     """The plugin hooks that run, in order; written back to `HOOKS.PLUGINS`.
 
@@ -137,4 +142,8 @@ def seer_hook_generator(config) -> list[ClassyHook]:
     pickle it: unpickling imports seer_plugins, and with it every registration.
     """
     plugin_hooks = build_plugin_hooks(config)  # first: turns replaced switches off
+    # In the run's own log, after VISSL's "Training with config": how the config
+    # was completed, and what runs around each step.
+    logging.info("seer_plugins: compose-time %s", inference.resolved_order())
+    logging.info("seer_plugins: plugin hooks, in order: %s", config.HOOKS.PLUGINS)
     return default_hook_generator(config) + plugin_hooks

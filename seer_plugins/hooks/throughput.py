@@ -24,12 +24,16 @@ import torch
 from classy_vision.generic.distributed_util import is_primary
 from torch.utils.flop_counter import FlopCounterMode
 
+from seer_plugins.config.defaults import plugin_default, plugin_section
 from seer_plugins.config.derived import global_batch_size
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 from seer_plugins.trainer.host_syncs import HostSyncCounter
 
 CONFIG_KEY = "SEER_THROUGHPUT"
+SECTION = f"HOOKS.{CONFIG_KEY}"
+# configs/defaults/swav.yaml's, also for a hook built without a config.
+DEFAULTS = plugin_default(SECTION)
 
 # Dense bf16/fp16 tensor-core TFLOP/s (no sparsity), by device-name substring; the
 # first match wins, so the more specific names come first.
@@ -97,7 +101,7 @@ class SeerThroughputHook(SeerHook):
         images_per_iteration: int,
         log_frequency: int,
         peak_tflops: float | None = None,
-        count_host_syncs_at: int = 0,
+        count_host_syncs_at: int = DEFAULTS["COUNT_HOST_SYNCS_AT"],
     ):
         super().__init__()
         self.images_per_iteration = images_per_iteration
@@ -114,13 +118,13 @@ class SeerThroughputHook(SeerHook):
 
     @classmethod
     def from_config(cls, config):
-        # Defaults: configs/defaults/swav.yaml; 0 means "look it up" for both.
-        settings = config.HOOKS.get(CONFIG_KEY) or {}
+        settings = plugin_section(config, SECTION)
         return cls(
             images_per_iteration=global_batch_size(config),
-            log_frequency=settings.get("LOG_FREQUENCY") or config.LOG_FREQUENCY,
-            peak_tflops=settings.get("PEAK_TFLOPS") or None,
-            count_host_syncs_at=settings.get("COUNT_HOST_SYNCS_AT") or 0,
+            # 0 means: VISSL's LOG_FREQUENCY; look the GPU's peak up.
+            log_frequency=settings["LOG_FREQUENCY"] or config.LOG_FREQUENCY,
+            peak_tflops=settings["PEAK_TFLOPS"] or None,
+            count_host_syncs_at=settings["COUNT_HOST_SYNCS_AT"],
         )
 
     def _resolve_peak(self, task) -> None:

@@ -10,8 +10,9 @@ Besides the loss value, the adapter answers the questions the SwAV hooks ask (se
 expect, should prototypes be normalised or frozen, what is the collapsed loss. Its
 class declares those `capabilities`, so the hooks switch themselves on for it.
 
-Defaults live in configs/defaults/swav.yaml (always merged) and in the constructors'
-signatures; `from_config` passes on what the config sets.
+Defaults live in configs/defaults/swav.yaml (always merged when composing); the
+constructors' keyword defaults read the same file. `from_config` passes on what the
+config sets; a null keeps the default.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from classy_vision.losses import ClassyLoss, register_loss
 
-from seer_plugins.losses.swav_criterion import SeerSwAVCriterion
+from seer_plugins.losses.swav_criterion import DEFAULTS, SeerSwAVCriterion
 
 LOSS_NAME = "seer_swav_loss"
 # Keys of VISSL's swav_loss block, and ours.
@@ -57,6 +58,11 @@ QUEUE_KEYS = {
 }
 
 
+def _criterion_property(name: str) -> property:
+    """The adapter's read-only view of the criterion's attribute `name`."""
+    return property(lambda self: getattr(self.criterion, name))
+
+
 @register_loss(LOSS_NAME)
 class SeerSwAVLoss(ClassyLoss):
     """SwAV loss over the head's `[embedding, scores_0, scores_1, ...]` output.
@@ -73,8 +79,8 @@ class SeerSwAVLoss(ClassyLoss):
     def __init__(
         self,
         criterion: SeerSwAVCriterion,
-        normalize_prototypes: bool = True,
-        freeze_prototypes_iters: int = 0,
+        normalize_prototypes: bool = DEFAULTS["normalize_last_layer"],
+        freeze_prototypes_iters: int = DEFAULTS["freeze_prototypes_iters"],
     ):
         super().__init__()
         self.criterion = criterion
@@ -119,14 +125,11 @@ class SeerSwAVLoss(ClassyLoss):
         embedding, *scores = output
         return self.criterion(embedding, scores)
 
-    # What the hooks ask (capabilities, not names).
-    @property
-    def has_queue(self) -> bool:
-        return self.criterion.has_queue
-
-    @property
-    def queue_active(self) -> bool:
-        return self.criterion.queue_active
+    # What the hooks ask (capabilities, not names), answered by the criterion.
+    has_queue = _criterion_property("has_queue")
+    queue_active = _criterion_property("queue_active")
+    embedding_dim = _criterion_property("embedding_dim")
+    collapse_value = _criterion_property("collapse_value")
 
     def refresh_queue_scores(self, prototype_weights: Sequence[torch.Tensor]) -> None:
         self.criterion.refresh_queue_scores(prototype_weights)
@@ -146,14 +149,6 @@ class SeerSwAVLoss(ClassyLoss):
     def num_prototypes(self) -> list[int]:
         return list(self.criterion.num_prototypes)
 
-    @property
-    def embedding_dim(self) -> int:
-        return self.criterion.embedding_dim
-
-    @property
-    def collapse_value(self) -> float:
-        return self.criterion.collapse_value
-
     def extra_repr(self) -> str:
         return (
             f"normalize_prototypes={self.normalize_prototypes}, "
@@ -162,7 +157,8 @@ class SeerSwAVLoss(ClassyLoss):
 
 
 def _given(block: Mapping, names: Mapping[str, str]) -> dict:
-    """`{argument: block[key]}` for the keys `block` sets (not null)."""
+    """`{argument: block[key]}` for the keys `block` sets: a null keeps the
+    argument's default (configs/defaults/swav.yaml's)."""
     return {arg: block[key] for key, arg in names.items() if block.get(key) is not None}
 
 

@@ -22,12 +22,13 @@ import logging
 
 import torch
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config import inference
 from seer_plugins.config.derived import global_batch_size, num_crops, world_size
-from seer_plugins.config.head_params import head_entries
 from seer_plugins.config.inference import register_config_inferrer
+from seer_plugins.errors import ConfigError
 from seer_plugins.losses.seer_swav_loss import LOSS_NAME
 from seer_plugins.losses.swav_criterion import check_crops_for_assign
+from seer_plugins.models.head_params import head_entries
 
 
 class InconsistentConfigError(ConfigError):
@@ -77,7 +78,7 @@ def _set_or_check(block, key: str, inferred, where: str) -> None:
     block[key] = inferred
 
 
-@register_config_inferrer
+@register_config_inferrer(order=inference.LOSS)
 def infer_seer_swav_loss(config) -> None:
     if config.LOSS.name != LOSS_NAME:
         return

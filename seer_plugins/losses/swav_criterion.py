@@ -11,6 +11,9 @@ The optional queue stores past embeddings of the assignment crops. It feeds only
 Sinkhorn (more samples for an equal partition when the batch is small), never the
 predicted side. It is filled from `queue_start_iter` on, and only its filled part
 is used, so it never injects random vectors into the codes.
+
+The keyword defaults are the config keys' (configs/defaults/swav.yaml), so a
+criterion built in a test or a notebook is the one a default config builds.
 """
 
 import logging
@@ -22,8 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config.defaults import plugin_default
+from seer_plugins.errors import ConfigError
 from seer_plugins.losses.sinkhorn import sinkhorn_knopp
+
+# The keys of `LOSS.seer_swav_loss` and their defaults.
+DEFAULTS = plugin_default("LOSS.seer_swav_loss")
 
 
 def check_crops_for_assign(
@@ -69,13 +76,14 @@ class SeerSwAVCriterion(nn.Module):
         crops_for_assign: Sequence[int],
         num_prototypes: Sequence[int],
         embedding_dim: int,
-        temperature: float = 0.1,
-        epsilon: float = 0.05,
-        num_iters: int = 3,
-        use_double_precision: bool = False,
-        temp_hard_assignment_iters: int = 0,
-        local_queue_length: int = 0,
-        queue_start_iter: int = 0,
+        temperature: float = DEFAULTS["temperature"],
+        epsilon: float = DEFAULTS["epsilon"],
+        num_iters: int = DEFAULTS["num_iters"],
+        use_double_precision: bool = DEFAULTS["use_double_precision"],
+        temp_hard_assignment_iters: int = DEFAULTS["temp_hard_assignment_iters"],
+        # No queue by default: this process's share of the default global length.
+        local_queue_length: int = DEFAULTS["queue"]["queue_length"],
+        queue_start_iter: int = DEFAULTS["queue"]["start_iter"],
         output_dir: str | None = None,
     ):
         super().__init__()

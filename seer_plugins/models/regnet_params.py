@@ -16,7 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 
 QUANT = 8
 NUM_STAGES = 4
@@ -182,7 +182,7 @@ def resolve_params(trunk_config, key: str = CONFIG_KEY) -> RegNetParams:
     `bottleneck_multiplier`, `stem_width` default to SEER's values). Not both.
     """
     trunk_config = trunk_config or {}
-    preset = trunk_config.get("preset") or ""
+    preset = trunk_config.get("preset", None)  # null or "": none
     explicit = {
         k: trunk_config[k] for k in ARCH_KEYS if trunk_config.get(k) is not None
     }

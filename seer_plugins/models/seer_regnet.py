@@ -10,12 +10,12 @@ explicit arguments (a `RegNetParams` and `TrunkOptions`), and :class:`SeerRegNet
 the registered adapter that parses `MODEL.TRUNK.SEER_REGNET` (`preset` or explicit
 `depth, w_0, w_a, w_m, group_width[, se_ratio, bottleneck_multiplier, stem_width]`;
 `activation_checkpointing.{stages, segments}`; `channels_last`;
-`pad_group_width_to`) and delegates. Defaults: configs/defaults/models.yaml and the
-signatures below.
+`pad_group_width_to`) and delegates. Defaults: configs/defaults/models.yaml, for the
+adapter and for :class:`TrunkOptions` alike.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,10 +28,11 @@ from vissl.models.model_helpers import (
 )
 from vissl.models.trunks import register_model_trunk
 
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.checks.head_widths import check_head_input_width
+from seer_plugins.config.defaults import plugin_default, plugin_section
+from seer_plugins.errors import ConfigError
 from seer_plugins.models.activation_checkpointing import checkpointed_forward
 from seer_plugins.models.group_padding import pad_blocks
+from seer_plugins.models.head_widths import check_head_input_width
 from seer_plugins.models.regnet_blocks import SeerStem, build_stage, init_weights
 from seer_plugins.models.regnet_params import (
     CONFIG_KEY,
@@ -42,20 +43,32 @@ from seer_plugins.models.regnet_params import (
 )
 
 TRUNK_NAME = "seer_regnet"
+# MODEL.<SECTION>: the trunk's keys, with their defaults in configs/defaults/models.yaml.
+SECTION = "TRUNK.SEER_REGNET"
 STAGE_NAMES = tuple(f"res{i + 2}" for i in range(NUM_STAGES))
 INPUT_TYPES = ("rgb", "bgr")
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
 
+def _default(key: str):
+    """A field defaulting to `MODEL.TRUNK.SEER_REGNET.<key>`'s default."""
+    return field(default_factory=lambda: plugin_default(f"MODEL.{SECTION}.{key}"))
+
+
 @dataclass(frozen=True)
 class TrunkOptions:
-    """Memory and speed options; none changes the function the trunk computes."""
+    """Memory and speed options; none changes the function the trunk computes.
 
-    checkpoint_stages: tuple[str, ...] = ()
-    checkpoint_segments: int = 1
-    channels_last: bool = False
-    pad_group_width_to: int = 1
+    Defaults: the config keys' (configs/defaults/models.yaml).
+    """
+
+    checkpoint_stages: tuple[str, ...] = field(
+        default_factory=lambda: tuple(_default_stages())
+    )
+    checkpoint_segments: int = _default("activation_checkpointing.segments")
+    channels_last: bool = _default("channels_last")
+    pad_group_width_to: int = _default("pad_group_width_to")
 
     def __post_init__(self):
         unknown = [s for s in self.checkpoint_stages if s not in STAGE_NAMES]
@@ -66,42 +79,67 @@ class TrunkOptions:
                 f"names unknown stages {unknown}",
                 f"valid: {list(STAGE_NAMES)}",
             )
-        segments = self.checkpoint_segments
-        if not isinstance(segments, int) or segments < 1:
-            raise ConfigError(
-                f"{CONFIG_KEY}.activation_checkpointing.segments",
-                segments,
-                "is invalid",
-                "expected an integer >= 1 (checkpointed chunks per stage)",
-            )
-        pad = self.pad_group_width_to
-        if not isinstance(pad, int) or pad < 1:
-            raise ConfigError(
-                f"{CONFIG_KEY}.pad_group_width_to",
-                pad,
-                "is invalid",
-                "expected an integer >= 1 (1: no padding; 8: pad each group to a "
-                "multiple of 8)",
-            )
+        _check_count(
+            self.checkpoint_segments,
+            "activation_checkpointing.segments",
+            "checkpointed chunks per stage",
+        )
+        _check_count(
+            self.pad_group_width_to,
+            "pad_group_width_to",
+            "1: no padding; 8: pad each group to a multiple of 8",
+        )
+
+
+def _check_count(value, key: str, meaning: str) -> None:
+    """`MODEL.TRUNK.SEER_REGNET.<key>` must be an integer >= 1."""
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{CONFIG_KEY}.{key}",
+            value,
+            "is invalid",
+            f"expected an integer >= 1 ({meaning})",
+        )
+
+
+def _stage_list(stages) -> list[str]:
+    """`res4`, `[res4, res5]` or null (none) as a list."""
+    if stages is None:
+        return []
+    return [stages] if isinstance(stages, str) else list(stages)
+
+
+def _default_stages() -> list[str]:
+    return _stage_list(
+        plugin_default(f"MODEL.{SECTION}.activation_checkpointing.stages")
+    )
 
 
 def resolve_options(model_config) -> TrunkOptions:
     """The TrunkOptions `MODEL.TRUNK.SEER_REGNET` (and VISSL's switch) ask for."""
-    trunk_config = model_config.TRUNK.get("SEER_REGNET", None) or {}
-    ac = trunk_config.get("activation_checkpointing", None) or {}
-    stages = ac.get("stages", None) or []
-    stages = [stages] if isinstance(stages, str) else list(stages)
+    trunk_config = plugin_section(model_config, SECTION, within="MODEL")
+    ac = trunk_config["activation_checkpointing"]
+    stages = _stage_list(ac["stages"])
     vissl_ac = model_config.get("ACTIVATION_CHECKPOINTING", None) or {}
     if not stages and vissl_ac.get("USE_ACTIVATION_CHECKPOINTING", False):
         # VISSL's switch, as in SEER's stock configs: checkpoint every stage.
         stages = list(STAGE_NAMES)
     given = {
-        "checkpoint_segments": ac.get("segments", None),
-        "channels_last": trunk_config.get("channels_last", None),
-        "pad_group_width_to": trunk_config.get("pad_group_width_to", None),
+        "checkpoint_segments": ac["segments"],
+        "channels_last": trunk_config["channels_last"],
+        "pad_group_width_to": trunk_config["pad_group_width_to"],
     }
+    # An explicit null keeps the default.
     given = {k: v for k, v in given.items() if v is not None}
     return TrunkOptions(checkpoint_stages=tuple(stages), **given)
+
+
+def group_padding(model_config) -> int:
+    """The multiple the trunk pads each group's channels to (1: no padding; any
+    trunk but seer_regnet: 1). What other plugins ask instead of reading the key."""
+    if model_config.TRUNK.NAME != TRUNK_NAME:
+        return 1
+    return resolve_options(model_config).pad_group_width_to
 
 
 def build_feature_blocks(params: RegNetParams) -> nn.ModuleDict:
@@ -140,7 +178,7 @@ class SeerRegNetTrunk(nn.Module):
     def __init__(
         self,
         params: RegNetParams,
-        options: TrunkOptions = TrunkOptions(),  # noqa: B008 (frozen)
+        options: TrunkOptions | None = None,
         input_type: str = "rgb",
     ):
         super().__init__()
@@ -151,7 +189,7 @@ class SeerRegNetTrunk(nn.Module):
             )
         self.input_type = input_type
         self.params = params
-        self.options = options
+        self.options = options = options or TrunkOptions()
         self._feature_blocks = build_feature_blocks(params)
         published_params = sum(p.numel() for p in self.parameters())
         padded = 0

@@ -2,7 +2,7 @@
 
 Takes the keys of VISSL's `sgd` block (`momentum`, `nesterov`, `weight_decay`,
 `larc_config`). LARC is on when the config carries `seer_larc: True` (:data:`LARC_KEY`),
-which the apex translation in :mod:`seer_plugins.compat.apex_config` sets from
+which the apex translation in :mod:`seer_plugins.patches.apex_config` sets from
 `use_larc: True` (VISSL asserts apex whenever `use_larc` itself stays true).
 Defaults: VISSL's `OPTIMIZER` defaults and the constructor's.
 """

@@ -11,16 +11,18 @@ to the wrong folder when `CHECKPOINT.DIR` is relative.
 a hidden `.<name>.<random>.partial` file in the same folder (never matched by VISSL's
 `*.torch` listing), flushed to disk, then renamed over the final name, which POSIX
 makes atomic; the link is made beside it and renamed over the old one likewise.
-Remote paths (`scheme://...`) keep VISSL's own functions.
+Remote paths (`scheme://...`) keep VISSL's own functions. The writer is
+:mod:`seer_plugins.checkpoints.atomic`'s, which every trusted file of a run uses.
 """
 
 import contextlib
 import logging
 import os
-import secrets
 
 import torch
 import vissl.utils.checkpoint as vissl_checkpoint
+
+from seer_plugins.checkpoints.atomic import atomic_file
 
 _vissl_save_checkpoint = vissl_checkpoint.save_checkpoint
 _vissl_create_file_symlink = vissl_checkpoint.create_file_symlink
@@ -28,16 +30,6 @@ _vissl_create_file_symlink = vissl_checkpoint.create_file_symlink
 
 def _is_local(path) -> bool:
     return "://" not in str(path)
-
-
-def fsync_folder(folder: str) -> None:
-    # Makes the rename itself durable; not every file system allows it.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def save_checkpoint_atomically(
@@ -48,21 +40,12 @@ def save_checkpoint_atomically(
         return _vissl_save_checkpoint(checkpoint_folder, state, checkpoint_file)
     os.makedirs(checkpoint_folder, exist_ok=True)
     final = os.path.join(checkpoint_folder, checkpoint_file)
-    partial = os.path.join(
-        checkpoint_folder, f".{checkpoint_file}.{secrets.token_hex(4)}.partial"
-    )
     try:
-        with open(partial, "xb") as f:  # "x": never another writer's file
+        with atomic_file(final) as f:
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, final)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
         logging.warning("Unable to write checkpoint %s", final, exc_info=True)
         raise
-    fsync_folder(checkpoint_folder)
     return final
 
 

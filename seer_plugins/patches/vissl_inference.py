@@ -7,7 +7,7 @@ tests: `compose_hydra_configuration` then `convert_to_attrdict`, before
 VISSL's asserts ("Apex must be available to use LARC", "Apex is not available").
 Every such config goes through `vissl.utils.hydra_config.infer_and_assert_hydra_config`
 (`convert_to_attrdict` calls it by its module name): :func:`install` wraps it so
-that it first runs :func:`seer_plugins.compat.apex_config.translate_apex_settings`
+that it first runs :func:`seer_plugins.patches.apex_config.translate_apex_settings`
 and lets VISSL's SwAV inference accept `seer_swav_head`. Our own compose calls VISSL's
 inference through the same module attribute, so both paths run the same code.
 """
@@ -16,8 +16,8 @@ import functools
 
 import vissl.utils.hydra_config as vissl_hydra_config
 
-from seer_plugins.compat.apex_config import translate_apex_settings
-from seer_plugins.config.swav_head_inference import vissl_swav_inference_accepts_ours
+from seer_plugins.patches.apex_config import translate_apex_settings
+from seer_plugins.patches.swav_head_inference import vissl_swav_inference_accepts_ours
 
 _vissl_infer = vissl_hydra_config.infer_and_assert_hydra_config
 

@@ -5,7 +5,7 @@ VISSL's `init_model_from_consolidated_weights` (called by
 
 - trains from random weights, exit status 0, when the file's names match no trunk
   tensor: the load is planned first and verified after
-  (:mod:`seer_plugins.checks.weights_init`; the launcher's preflight runs the same
+  (:mod:`seer_plugins.checkpoints.load_plan`; the launcher's preflight runs the same
   plan before any process starts, this covers every worker and VISSL's own entry
   points), and timm / torchvision state dicts are refused before VISSL's bare
   `assert` on the state-dict key name;
@@ -20,7 +20,7 @@ VISSL's `init_model_from_consolidated_weights` (called by
 import vissl.models.base_ssl_model as base_ssl_model
 import vissl.utils.checkpoint as vissl_checkpoint
 
-from seer_plugins.checks.weights_init import model_shapes, plan_load, verify
+from seer_plugins.checkpoints.load_plan import model_shapes, plan_load, verify
 from seer_plugins.models.group_padding import stores_padding
 
 _vissl_init = vissl_checkpoint.init_model_from_consolidated_weights

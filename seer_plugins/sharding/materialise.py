@@ -16,7 +16,7 @@ the distribution of the unsharded tensor. Each rank draws from its own seed,
 `SEED_VALUE + rank` (a forked generator: the training streams are untouched), so
 shards differ from each other, but the values are not those an unsharded build
 would draw: runs that must start from identical weights load them with
-`MODEL.WEIGHTS_INIT` (:mod:`seer_plugins.sharding.weights_init`).
+`MODEL.WEIGHTS_INIT` (:mod:`seer_plugins.checkpoints.sharded_load`).
 """
 
 import warnings

@@ -1,33 +1,11 @@
-"""Mixed precision: the dtype names `MODEL.AMP_PARAMS.SEER_AMP_DTYPE` accepts, and the
-task's fp16 gradient scaler (made by the train step, saved and restored by the task).
+"""Mixed precision: the task's fp16 gradient scaler (made by the train step, saved and
+restored by the task). The dtype `MODEL.AMP_PARAMS.SEER_AMP_DTYPE` names is read by
+:mod:`seer_plugins.config.precision`.
 """
 
 import torch
 
-from seer_plugins.checks.errors import ConfigError
-
-AMP_KEY = "SEER_AMP_DTYPE"
-AMP_DTYPES = {
-    "": None,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-}
 _SCALER_ATTRIBUTE = "seer_grad_scaler"
-
-
-def parse_amp_dtype(name: str, key: str = f"config.MODEL.AMP_PARAMS.{AMP_KEY}"):
-    """`float16`/`fp16`, `bfloat16`/`bf16` -> the torch dtype; `""` -> None."""
-    name = name or ""
-    if name not in AMP_DTYPES:
-        raise ConfigError(key, name, "is unknown", f"valid: {sorted(AMP_DTYPES)}")
-    return AMP_DTYPES[name]
-
-
-def amp_dtype(config) -> torch.dtype | None:
-    """The autocast dtype that `MODEL.AMP_PARAMS.SEER_AMP_DTYPE` selects, or None."""
-    return parse_amp_dtype(config["MODEL"]["AMP_PARAMS"].get(AMP_KEY) or "")
 
 
 def grad_scaler(task) -> torch.amp.GradScaler | None:

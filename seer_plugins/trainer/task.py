@@ -25,7 +25,7 @@ wrapping it in DDP (:mod:`seer_plugins.sharding`): the model is built on the met
 device and sharded before the optimizer is built on its sharded parameters; each
 rank allocates and initialises only its shards, or copies them from
 `MODEL.WEIGHTS_INIT`; checkpoints are folders of shards that VISSL's checkpoint file
-points to (:mod:`seer_plugins.sharding.checkpoint`).
+points to (:mod:`seer_plugins.checkpoints.sharded`).
 
 Select it with `config.TRAINER.TASK_NAME: seer_self_supervision_task` (the SEER
 pretraining configs do; `MODEL.SEER_FSDP.ENABLED` selects it too).
@@ -43,14 +43,14 @@ from torch.utils.data import DataLoader
 from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
 
+from seer_plugins.checkpoints import sharded as sharded_checkpoint
+from seer_plugins.checkpoints.sharded_load import load_weights_init
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
 from seer_plugins.data.worker_start import preload_forkserver
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
 from seer_plugins.models.wrappers import unwrap
-from seer_plugins.sharding import checkpoint as sharded_checkpoint
 from seer_plugins.sharding.config import sharding_settings
 from seer_plugins.sharding.materialise import materialise
-from seer_plugins.sharding.weights_init import load_weights_init
 from seer_plugins.sharding.wrap import ShardedModel, shard_model
 from seer_plugins.trainer.amp import grad_scaler, set_grad_scaler
 from seer_plugins.trainer.checkpoint_events import due_checkpoint_file

@@ -35,14 +35,16 @@ from vissl.utils.activation_checkpointing import (
 )
 from vissl.utils.perf_stats import PerfTimer
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.config import inference
 from seer_plugins.config.inference import register_config_inferrer
-from seer_plugins.trainer.amp import AMP_KEY, amp_dtype, ensure_grad_scaler
+from seer_plugins.config.precision import AMP_KEY, amp_dtype
+from seer_plugins.errors import ConfigError
+from seer_plugins.trainer.amp import ensure_grad_scaler
 
 STEP_NAME = "seer_train_step"
 
 
-@register_config_inferrer
+@register_config_inferrer(order=inference.COMPONENTS)
 def infer_seer_amp(config) -> None:
     if amp_dtype(config) is None:
         return

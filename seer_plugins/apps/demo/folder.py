@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 
 MARKER = ".seer_split.json"
 VAL_FRACTION = 0.2

@@ -117,7 +117,7 @@ def check_pretrain_seed(ckpt_dir: Path, seed: int) -> None:
     would be reported under the wrong one."""
     from omegaconf import OmegaConf
 
-    from seer_plugins.checks.errors import ConfigError
+    from seer_plugins.errors import ConfigError
 
     config_file = ckpt_dir / "train_config.yaml"
     if not config_file.is_file():
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_size(size: int) -> None:
     from seer_plugins.apps.demo import folder
-    from seer_plugins.checks.errors import ConfigError
+    from seer_plugins.errors import ConfigError
 
     if size < folder.MIN_SIZE or size % folder.STRIDE:
         raise ConfigError(

@@ -8,8 +8,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from seer_plugins.apps.plots import results, training
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.apps.plots import training
+from seer_plugins.apps.sweep import figure
+from seer_plugins.errors import ConfigError
 
 
 def _sweep_title(folder: Path) -> str:
@@ -22,8 +23,8 @@ def plot(folder: str, out: str | None = None) -> Path:
     """The plot for `folder`: a sweep's results.png or a run's training.png."""
     path = Path(folder)
     if (path / "results.csv").is_file():
-        rows = results.rows_from_csv(path / "results.csv")
-        written = results.plot_results(rows, path, _sweep_title(path))
+        rows = figure.rows_from_csv(path / "results.csv")
+        written = figure.plot_results(rows, path, _sweep_title(path))
         if written is None:
             raise ConfigError(
                 "DIR", folder, "the sweep has no finished run yet", "run it first"

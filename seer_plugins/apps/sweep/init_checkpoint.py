@@ -1,4 +1,5 @@
-"""A VISSL-format checkpoint of a freshly built model: the random-init baseline.
+"""`seer init-checkpoint`: a VISSL checkpoint of a config's model before any training
+step (seeded by config.SEED_VALUE): the 'random init' row of a benchmark sweep.
 
 Benchmark tables usually carry a "random init" row; this writes it in exactly the
 layout VISSL's checkpoint hook writes (`classy_state_dict -> base_model -> model ->
@@ -13,6 +14,7 @@ import torch
 from vissl.models import build_model
 
 from seer_plugins.config.compose import compose
+from seer_plugins.errors import command_parser
 
 
 def write_init_checkpoint(overrides: Sequence[str], path: str | os.PathLike) -> Path:
@@ -40,3 +42,20 @@ def write_init_checkpoint(overrides: Sequence[str], path: str | os.PathLike) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(content, path)
     return path
+
+
+def main(argv: Sequence[str]) -> int:
+    """`seer init-checkpoint OUT config=NAME [OVERRIDE ...]`."""
+    parser = command_parser(
+        "init-checkpoint",
+        __doc__.split("\n\n")[0],
+        "random_init.torch config=pretrain/demo_digits",
+    )
+    parser.add_argument("out", help="the .torch file to write")
+    parser.add_argument(
+        "overrides", nargs="+", help="config=NAME and overrides, as for seer train"
+    )
+    args = parser.parse_args(argv)
+    path = write_init_checkpoint(args.overrides, args.out)
+    print(f"wrote {path}: the model of {' '.join(args.overrides)}, untrained")
+    return 0

@@ -32,9 +32,9 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from seer_plugins.apps.sweep.results import final_test_accuracy
-from seer_plugins.checks.errors import ConfigError
 from seer_plugins.data.low_shot_split import split_name
 from seer_plugins.engines import knn_results
+from seer_plugins.errors import ConfigError
 
 FINAL_CHECKPOINT = re.compile(r"model_final_checkpoint_phase(\d+)(_shard\d+)?\.torch$")
 RUN_FILE = "sweep_run.json"

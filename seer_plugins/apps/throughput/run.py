@@ -23,8 +23,8 @@ from seer_plugins.apps.throughput.setups import (
     build_stock,
     plain_model_config,
 )
-from seer_plugins.compat.apex_config import ApexTranslationWarning
 from seer_plugins.models.regnet_params import PRESETS
+from seer_plugins.patches.apex_config import ApexTranslationWarning
 
 # Per device: the preset, batch and crops a run uses unless told otherwise.
 DEVICE_DEFAULTS = {

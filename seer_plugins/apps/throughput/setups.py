@@ -26,17 +26,21 @@ from vissl.models import build_model
 from vissl.optimizers import get_optimizer_param_groups
 
 from seer_plugins.config.compose import compose
+from seer_plugins.config.defaults import plugin_default
 from seer_plugins.config.overrides import override
 from seer_plugins.config.paths import configs_dir
+from seer_plugins.config.precision import parse_amp_dtype
 from seer_plugins.models.group_padding import padding_numel
 from seer_plugins.models.regnet_params import PRESETS, RegNetParams, out_width
-from seer_plugins.trainer.amp import parse_amp_dtype
+from seer_plugins.models.seer_swav_head import HEAD_NAME
 
 OURS, STOCK = "ours", "stock"
 BASE_CONFIG = "config=pretrain/seer_1b"
 # The benchmark's precision choices: "none" or a SEER_AMP_DTYPE name.
 AMP_CHOICES = ("none", "fp16", "bf16")
 SGD_IMPLS = ("default", "foreach", "fused", "loop")
+# The trunk's levers are off as in a default config (configs/defaults/models.yaml).
+TRUNK_DEFAULTS = plugin_default("MODEL.TRUNK.SEER_REGNET")
 # The reference measurement's stock head (docs/performance.md): 10444-10444-128,
 # 3,000 prototypes.
 ANCHOR_HEAD = {"hidden": None, "embedding": 128, "num_clusters": 3000}
@@ -66,8 +70,8 @@ class BenchOptions:
     crops: tuple[int, ...] = (64, 64, 32, 32, 32, 32)
     amp: str = "none"
     activation_checkpointing: bool = False
-    channels_last: bool = False
-    pad_group_width_to: int = 1
+    channels_last: bool = TRUNK_DEFAULTS["channels_last"]
+    pad_group_width_to: int = TRUNK_DEFAULTS["pad_group_width_to"]
     compile: bool = False
     sgd_impl: str = "default"
     stock_head: str = "same"
@@ -167,7 +171,7 @@ def _common_overrides(options: BenchOptions) -> list[str]:
         "config.MODEL.ACTIVATION_CHECKPOINTING.USE_ACTIVATION_CHECKPOINTING="
         f"{options.activation_checkpointing}",
         "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=False",
-        f"config.CHECKPOINT.DIR={Path(tempfile.gettempdir()) / 'seer_throughput'}",
+        f"config.CHECKPOINT.DIR={Path(tempfile.gettempdir()) / 'seer_bench_run'}",
     ]
 
 
@@ -190,7 +194,7 @@ def ours_overrides(options: BenchOptions) -> list[str]:
         overrides.append(
             override(
                 "config.MODEL.HEAD.PARAMS",
-                _head("seer_swav_head", [width, 256, 128], False, [1000]),
+                _head(HEAD_NAME, [width, 256, 128], False, [1000]),
             )
         )
     overrides += [

@@ -2,8 +2,9 @@
 
 Every refusal of a config or an input, at compose time, in the launcher's preflight,
 in the sweep and in the tools, raises a :class:`ConfigError`; the command-line
-entry points print its one line as `error: ...` and exit with status 2, before any
-process starts.
+entry points print its one line with :func:`report` (`error: ...`) and exit with
+status 2, before any process starts. Every layer of the package may stand on this
+module; it imports none of them.
 """
 
 import argparse
@@ -12,6 +13,16 @@ import sys
 
 # The exit status of a refused config or input (argparse's, for the same kind of error).
 EXIT_STATUS = 2
+
+
+class _Missing:
+    """The value of a key that was not given at all."""
+
+    def __str__(self) -> str:
+        return "<missing>"
+
+
+MISSING = _Missing()
 
 
 def _show(value) -> str:
@@ -42,11 +53,25 @@ class ConfigValueError(ConfigError):
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one `error:` line, exit status 2,
-    in the ConfigError format where argparse names the option."""
+    """argparse whose bad command line is a ConfigError (in its format where argparse
+    names the option): the command prints it with :func:`report`, as any other
+    refusal, instead of argparse's usage and message."""
 
     def error(self, message: str):
-        self.exit(EXIT_STATUS, f"error: {argparse_error(message, self.prog)}\n")
+        raise argparse_error(message, self.prog)
+
+
+def command_parser(
+    command: str, description: str, example: str, **kwargs
+) -> OneLineArgumentParser:
+    """The parser of `seer <command>`: one-line errors; `--help` ends with `example`
+    (the arguments after `seer <command>`)."""
+    return OneLineArgumentParser(
+        prog=f"seer {command}",
+        description=description,
+        epilog=f"example: seer {command} {example}",
+        **kwargs,
+    )
 
 
 def argparse_error(message: str, prog: str) -> ConfigError:
@@ -55,6 +80,11 @@ def argparse_error(message: str, prog: str) -> ConfigError:
     required = re.match(r"the following arguments are required: (.*)$", message)
     if required:
         return ConfigError(required.group(1), "", "is required", help_hint)
+    unrecognized = re.match(r"unrecognized arguments: (.*)$", message)
+    if unrecognized:
+        return ConfigError(
+            "arguments", unrecognized.group(1), "are not options of " + prog, help_hint
+        )
     match = re.match(r"argument ([^:]+): (.*)$", message)
     if not match:
         return ConfigError(prog, "", message, help_hint)

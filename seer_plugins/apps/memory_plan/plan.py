@@ -1,14 +1,10 @@
-"""`seer plan`: does a config fit on N GPUs of G GB each, sharded or not?
-
-    seer plan config=pretrain/seer_10b --gpus 496 --gpu-memory-gb 40
-    seer plan config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --shard
+"""Does a config fit on N GPUs of G GB each, sharded or not? (`seer plan`)
 
 The plan is of the config as it trains (sharded when `MODEL.SEER_FSDP.ENABLED`, as
-`seer_10b`), unless `--shard` or `--no-shard` says otherwise.
+`seer_10b`), unless asked for the other.
 
-Prints, per GPU: parameters, gradients, optimizer state, the largest gathered unit and
-the activations at the batch, their total against G (GiB, as GPU memory is sold);
-exit status 0 if it fits, 1 if not, 2 with one error line for bad input.
+Per GPU: parameters, gradients, optimizer state, the largest gathered unit and
+the activations at the batch, their total against G (GiB, as GPU memory is sold).
 
 How each line is obtained:
 
@@ -37,9 +33,7 @@ Not counted: the CUDA context and the allocator's fragmentation (a few GB), the
 data loader's pinned memory, communication buffers.
 """
 
-import argparse
 import math
-import sys
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -50,12 +44,12 @@ from torch import nn
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from seer_plugins.checks.errors import EXIT_STATUS, ConfigError
-from seer_plugins.config.compose import ConfigNotFoundError, compose
+from seer_plugins.config.compose import compose
+from seer_plugins.config.precision import amp_dtype
 from seer_plugins.models.wrappers import unwrap
+from seer_plugins.optimizers.seer_sgd import OPTIMIZER_NAME
 from seer_plugins.sharding.config import sharding_settings
 from seer_plugins.sharding.wrap import plan_units
-from seer_plugins.trainer.amp import amp_dtype
 
 GiB = 2**30
 # Units FSDP2 gathers in float32 whatever PARAM_DTYPE says (seer_plugins.sharding.wrap).
@@ -119,7 +113,7 @@ def _optimizer_states(config) -> int:
     name = optimizer.name
     if name in ("adam", "adamw"):
         return 2
-    if name in ("sgd", "seer_sgd", "sgd_fsdp"):
+    if name in ("sgd", OPTIMIZER_NAME, "sgd_fsdp"):
         return 1 if optimizer.get("momentum", 0) else 0
     return 2  # unknown: as much as Adam
 
@@ -312,91 +306,3 @@ def format_plan(plan: MemoryPlan) -> str:
         f"  ({METHOD}; CUDA context and fragmentation not included)",
     ]
     return "\n".join(lines)
-
-
-KINDS = {int: "an integer", float: "a number"}
-
-
-def _positive(kind, key: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise ConfigError(
-                key, text, "is not a positive number", f"{KINDS[kind]} > 0"
-            )
-        return value
-
-    return parse
-
-
-USAGE = (
-    "config=NAME --gpus N --gpu-memory-gb G [--shard | --no-shard] [--batch B] "
-    "[config.KEY=VALUE ...]"
-)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, our format, instead of usage + message
-        raise ConfigError("arguments", " ".join(self.given), message, USAGE)
-
-
-def _parse(argv: Sequence[str]):
-    overrides = [
-        a for a in argv if a.startswith(("config=", "config.", "+config", "++config"))
-    ]
-    rest = [a for a in argv if a not in overrides]
-    parser = _Parser(
-        prog="seer plan",
-        usage=f"seer plan {USAGE}",
-        description=__doc__.split("\n")[0],
-        epilog="config=NAME and config.KEY=VALUE overrides as for `seer train`; "
-        "exit status 0: it fits, 1: it does not, 2: bad input.",
-    )
-    parser.given = rest
-    parser.add_argument("--gpus", required=True, help="number of GPUs (all nodes)")
-    parser.add_argument(
-        "--gpu-memory-gb", required=True, help="memory of one GPU, GiB (e.g. 80)"
-    )
-    sharding = parser.add_mutually_exclusive_group()
-    sharding.add_argument(
-        "--shard",
-        dest="sharded",
-        action="store_const",
-        const=True,
-        help="plan it sharded (FSDP2), whatever the config says",
-    )
-    sharding.add_argument(
-        "--no-shard",
-        dest="sharded",
-        action="store_const",
-        const=False,
-        help="plan it under DDP (default: as the config's MODEL.SEER_FSDP.ENABLED)",
-    )
-    parser.add_argument(
-        "--batch", default=None, help="images per GPU (default: the config's)"
-    )
-    args = parser.parse_args(rest)
-    if not any(o.startswith("config=") for o in overrides):
-        raise ConfigError(
-            "config", "", "is missing", "config=NAME, e.g. config=pretrain/seer_10b"
-        )
-    gpus = _positive(int, "--gpus")(args.gpus)
-    memory = _positive(float, "--gpu-memory-gb")(args.gpu_memory_gb)
-    batch = _positive(int, "--batch")(args.batch) if args.batch is not None else None
-    return overrides, gpus, memory, args.sharded, batch
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        overrides, gpus, memory, sharded, batch = _parse(argv)
-        plan = plan_memory(overrides, gpus, memory, sharded, batch)
-    except (ConfigError, ConfigNotFoundError) as error:
-        line = " ".join(part.strip() for part in str(error).splitlines())
-        print(f"error: {line}", file=sys.stderr)
-        return EXIT_STATUS
-    print(format_plan(plan))
-    return 0 if plan.fits else 1

@@ -11,8 +11,8 @@ import logging
 import torch
 from vissl.models.model_helpers import get_trunk_output_feature_names
 
-from seer_plugins.checks.errors import ConfigError
-from seer_plugins.config.head_params import head_entries
+from seer_plugins.errors import ConfigError
+from seer_plugins.models.head_params import head_entries
 from seer_plugins.models.regnet_params import CONFIG_KEY, RegNetParams, out_width
 
 

@@ -46,13 +46,12 @@ from torch import nn
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from seer_plugins.patches.atomic_checkpoints import fsync_folder
+from seer_plugins.checkpoints.atomic import PARTIAL_SUFFIX, replace_folder
 
 SHARDED_DIR = "sharded"
 # Where VISSL's checkpoint holds the weights, the reference takes their place:
 # classy_state_dict -> base_model -> REFERENCE_KEY.
 REFERENCE_KEY = "seer_sharded"
-PARTIAL_SUFFIX = ".partial"
 
 
 def folder_name(checkpoint_file: str) -> str:
@@ -69,23 +68,21 @@ def sharded_reference(checkpoint: Mapping) -> dict | None:
     return None
 
 
+def shard_folder(path: str, checkpoint: Mapping | None) -> str | None:
+    """The folder of shards `path` is (a folder) or points to (the small `.torch`
+    file, loaded as `checkpoint`), else None."""
+    if os.path.isdir(path):
+        return path
+    reference = sharded_reference(checkpoint) if checkpoint is not None else None
+    if reference is None:
+        return None
+    return os.path.join(os.path.dirname(path), reference["folder"])
+
+
 def share_rank0_buffers(model: nn.Module) -> None:
     """Every rank takes rank 0's buffers (BatchNorm statistics). Collective."""
     for buffer in model.buffers():
         dist.broadcast(buffer, src=0)
-
-
-def _commit(partial: str, final: str) -> None:
-    """Rename `partial` to `final`; an existing `final` is replaced."""
-    old = None
-    if os.path.exists(final):
-        old = f"{final}.old{PARTIAL_SUFFIX}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-    os.rename(partial, final)
-    fsync_folder(os.path.dirname(final))
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def save_sharded(
@@ -115,7 +112,7 @@ def save_sharded(
     dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=partial)
     dist.barrier()  # every rank's shard is on disk, and rank 0's .metadata
     if rank == 0:
-        _commit(partial, final)
+        replace_folder(partial, final)
     dist.barrier()
     logging.info("Saved the shards of %d ranks to %s", world_size, final)
     return {"folder": relative, "world_size": world_size}

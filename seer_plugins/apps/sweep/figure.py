@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from seer_plugins.apps.sweep.results import ResultRow
+from seer_plugins.apps.sweep.results import Accuracy, ResultRow
 
 PLOT_FILE = "results.png"
 
@@ -24,8 +24,6 @@ def finished_top1(rows: Sequence[ResultRow]) -> dict[str, dict[str, list[float]]
 
 def rows_from_csv(path: str | os.PathLike) -> list[ResultRow]:
     """`results.csv` back into rows carrying only what the plot needs."""
-    from seer_plugins.apps.sweep.results import Accuracy
-
     rows = []
     with Path(path).open(newline="") as f:
         for cells in csv.DictReader(f):

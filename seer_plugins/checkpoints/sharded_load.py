@@ -12,7 +12,7 @@ rank maps 129 / 143 MB of the file, its own rows; `torch.load` of the whole file
 plus `set_model_state_dict(full_state_dict=True)` holds the 288 MB on every rank.
 
 The keys are mapped, the load planned and verified as for an unsharded model
-(:mod:`seer_plugins.checks.weights_init`: `STATE_DICT_KEY_NAME`, `REMOVE_PREFIX`,
+(:mod:`seer_plugins.checkpoints.load_plan`: `STATE_DICT_KEY_NAME`, `REMOVE_PREFIX`,
 `APPEND_PREFIX`, `SKIP_LAYERS`, the heads in feature evaluation): a file that leaves
 trunk tensors uninitialised, or holds one of another shape, is refused, unless
 `SEER_ALLOW_PARTIAL_LOAD` says it is meant.
@@ -23,14 +23,13 @@ reshards it to this run's world size.
 """
 
 import logging
-import os
 
 import torch
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.tensor import DTensor
 
-from seer_plugins.checks.weights_init import (
+from seer_plugins.checkpoints.load_plan import (
     LoadPlan,
     load_weights_file,
     model_shapes,
@@ -39,7 +38,7 @@ from seer_plugins.checks.weights_init import (
     prepared_state,
     verify,
 )
-from seer_plugins.sharding.checkpoint import sharded_reference
+from seer_plugins.checkpoints.sharded import shard_folder, sharded_reference
 
 TRUNK_PREFIX = "trunk."
 # The trunk inside VISSL's FeatureExtractorModel (linear evaluation).
@@ -105,10 +104,10 @@ def sharded_load_plan(
 ) -> LoadPlan | None:
     """The load plan of a sharded run's checkpoint into `model` (any device, meta
     included), from the shards' metadata; None when `checkpoint` is not one."""
-    reference = sharded_reference(checkpoint)
-    if reference is None:
+    folder = shard_folder(path, checkpoint)
+    if folder is None:
         return None
-    saved = dcp.FileSystemReader(shard_folder(path, reference)).read_metadata()
+    saved = dcp.FileSystemReader(folder).read_metadata()
     saved = saved.state_dict_metadata
     # The saved shapes, as meta tensors under the model's names: planned like a
     # file's tensors.
@@ -124,19 +123,14 @@ def sharded_load_plan(
     return plan
 
 
-def shard_folder(path: str, reference: dict) -> str:
-    return os.path.join(os.path.dirname(path), reference["folder"])
-
-
 def _load_sharded(model, config, path: str, checkpoint) -> int:
     """A sharded run's checkpoint: the trunk (and trained heads) through DCP."""
     plan = sharded_load_plan(config, model, path, checkpoint)
     verify(config, plan, path)
-    reference = sharded_reference(checkpoint)
     targets = model.state_dict()
     dcp.load(
         {"model": {_saved_name(k): targets[k] for k in plan.loaded}},
-        checkpoint_id=shard_folder(path, reference),
+        checkpoint_id=shard_folder(path, checkpoint),
     )
     logging.info(
         "WEIGHTS_INIT: %d of %d tensors from the shards of %s",

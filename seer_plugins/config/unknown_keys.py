@@ -16,7 +16,7 @@ name).
 import difflib
 from collections.abc import Mapping
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 
 FREE_FORM = ("MODEL.AMP_PARAMS.AMP_ARGS", "OPTIMIZER.param_schedulers")
 
@@ -66,10 +66,3 @@ def unknown_key_error(path: str, value, defaults: Mapping) -> ConfigError:
         "no such key in VISSL's defaults or any plugin's (it would be ignored)",
         suggestion(path, defaults),
     )
-
-
-def lookup(config: Mapping, path: str):
-    node = config
-    for part in path.split("."):
-        node = node[part]
-    return node

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from seer_plugins.models.convert import VISSL_PREFIX, vissl_key_to_timm
+from seer_plugins.checkpoints.convert import vissl_key_to_timm
+from seer_plugins.checkpoints.formats import VISSL_PREFIX
 from seer_plugins.models.regnet_params import PRESETS, RegNetParams, stage_specs
 
 # VISSL head tensors kept in a timm state dict, e.g. vissl_heads.0.prototypes0.weight.
@@ -68,27 +69,27 @@ def params_shape(params: RegNetParams) -> TrunkShape:
     )
 
 
+# timm's `RegNetCfg` field -> ours (`RegNetParams`).
+TIMM_FIELDS = {
+    "depth": "depth",
+    "w0": "w_0",
+    "wa": "w_a",
+    "wm": "w_m",
+    "group_size": "group_width",
+    "bottle_ratio": "bottleneck_multiplier",
+    "se_ratio": "se_ratio",
+    "stem_width": "stem_width",
+}
+
+
 def regnet_cfg_text(params: RegNetParams) -> str:
     """timm's `RegNetCfg(...)` for `params`, stem_width included."""
-    return (
-        f"RegNetCfg(depth={params.depth}, w0={params.w_0}, wa={params.w_a}, "
-        f"wm={params.w_m}, group_size={params.group_width}, "
-        f"bottle_ratio={params.bottleneck_multiplier}, se_ratio={params.se_ratio}, "
-        f"stem_width={params.stem_width})"
-    )
+    fields = ", ".join(f"{t}={getattr(params, ours)}" for t, ours in TIMM_FIELDS.items())
+    return f"RegNetCfg({fields})"
 
 
 def _timm_params(cfg) -> RegNetParams:
-    return RegNetParams(
-        depth=cfg.depth,
-        w_0=cfg.w0,
-        w_a=cfg.wa,
-        w_m=cfg.wm,
-        group_width=cfg.group_size,
-        se_ratio=cfg.se_ratio,
-        bottleneck_multiplier=cfg.bottle_ratio,
-        stem_width=cfg.stem_width,
-    )
+    return RegNetParams(**{ours: getattr(cfg, t) for t, ours in TIMM_FIELDS.items()})
 
 
 def _timm_shapes_equal(cfg, trunk: Mapping[str, torch.Tensor]) -> bool:

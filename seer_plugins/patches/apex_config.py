@@ -7,12 +7,24 @@ config once, before VISSL's own inference, and say so with one warning per key.
 
 import warnings
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 from seer_plugins.optimizers.seer_sgd import LARC_KEY, OPTIMIZER_NAME
 
 # The LARC wrapper lives in our optimizer; VISSL's TrainTask asserts apex whenever
 # `use_larc` is true for anything but `sgd_fsdp`, so the request moves to its key.
 LARC_OPTIMIZERS = {"sgd": OPTIMIZER_NAME, OPTIMIZER_NAME: OPTIMIZER_NAME}
+
+
+# MODEL.<section>: (its on switch, the key naming apex, the torch twin `pytorch` is).
+TORCH_TWINS = (
+    ("AMP_PARAMS", "USE_AMP", "AMP_TYPE", "torch AMP"),
+    (
+        "SYNC_BN_CONFIG",
+        "CONVERT_BN_TO_SYNC_BN",
+        "SYNC_BN_TYPE",
+        "torch.nn.SyncBatchNorm",
+    ),
+)
 
 
 class ApexTranslationWarning(UserWarning):
@@ -21,25 +33,16 @@ class ApexTranslationWarning(UserWarning):
 
 def translate_apex_settings(config) -> None:
     """Rewrite apex-only settings of a composed VISSL config (an AttrDict) in place."""
-    amp = config.MODEL.AMP_PARAMS
-    if amp.USE_AMP and amp.AMP_TYPE == "apex":
-        warnings.warn(
-            "MODEL.AMP_PARAMS.AMP_TYPE=apex needs NVIDIA apex; using torch AMP "
-            "(AMP_TYPE=pytorch) instead.",
-            ApexTranslationWarning,
-            stacklevel=2,
-        )
-        amp.AMP_TYPE = "pytorch"
-
-    sync_bn = config.MODEL.SYNC_BN_CONFIG
-    if sync_bn.CONVERT_BN_TO_SYNC_BN and sync_bn.SYNC_BN_TYPE == "apex":
-        warnings.warn(
-            "MODEL.SYNC_BN_CONFIG.SYNC_BN_TYPE=apex needs NVIDIA apex; using "
-            "torch.nn.SyncBatchNorm (SYNC_BN_TYPE=pytorch) instead.",
-            ApexTranslationWarning,
-            stacklevel=2,
-        )
-        sync_bn.SYNC_BN_TYPE = "pytorch"
+    for section, switch, key, twin in TORCH_TWINS:
+        settings = config.MODEL[section]
+        if settings[switch] and settings[key] == "apex":
+            warnings.warn(
+                f"MODEL.{section}.{key}=apex needs NVIDIA apex; using {twin} "
+                f"({key}=pytorch) instead.",
+                ApexTranslationWarning,
+                stacklevel=2,
+            )
+            settings[key] = "pytorch"
 
     optimizer = config.OPTIMIZER
     if optimizer.get("use_larc", False) and optimizer.name != "sgd_fsdp":

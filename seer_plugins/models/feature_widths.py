@@ -1,4 +1,4 @@
-"""OmegaConf resolvers that derive head widths from the trunk, classes from the data.
+"""OmegaConf resolvers that derive head widths from the trunk.
 
 A preset is one row of `PRESETS`: a head, fine-tuning or linear-evaluation config
 reads the trunk's widths from it instead of copying them, so switching
@@ -11,27 +11,20 @@ reads the trunk's widths from it instead of copying them, so switching
   the pooled grid), what a linear-evaluation `eval_mlp` head reads.
 
 They read `config.MODEL.TRUNK` of the config being composed (`seer_regnet` only).
-
-- `${seer.num_classes:DEFAULT}`: the number of class subfolders of the training
-  folder, `config.DATA.TRAIN.DATA_PATHS[0]`, counted as torchvision's `ImageFolder`
-  (VISSL's `disk_folder`) labels them; DEFAULT when that is not a folder (no
-  `DATA_PATHS`: a dataset catalog entry; a file list). The benchmark data configs
-  set `DATA.NUM_CLASSES` with it, so the classifier fits any image folder;
-  `config.DATA.NUM_CLASSES=N` replaces it.
+The number of classes, `${seer.num_classes:DEFAULT}`, comes from the data
+(:mod:`seer_plugins.data.class_count`).
 """
 
 import math
-import os
 
 from omegaconf import OmegaConf
-from torchvision.datasets.folder import find_classes
 
-from seer_plugins.checks.errors import ConfigError
+from seer_plugins.errors import ConfigError
 from seer_plugins.models.regnet_params import CONFIG_KEY, resolve_params, stage_specs
+from seer_plugins.models.seer_regnet import TRUNK_NAME
 
 WIDTH = "seer.width"
 POOLED_DIM = "seer.pooled_dim"
-NUM_CLASSES = "seer.num_classes"
 FEATURES = ("conv1", "res2", "res3", "res4", "res5", "avgpool", "flatten")
 POOL_OPS_KEY = "MODEL.FEATURE_EVAL_SETTINGS.LINEAR_EVAL_FEAT_POOL_OPS_MAP"
 _SIZED_POOLS = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
@@ -42,9 +35,9 @@ def _model(root):
     return root.config.MODEL
 
 
-def feature_width(feature: str, trunk_config, trunk_name: str = "seer_regnet") -> int:
+def feature_width(feature: str, trunk_config, trunk_name: str = TRUNK_NAME) -> int:
     """Channels of `feature` for the trunk `trunk_config` (MODEL.TRUNK.SEER_REGNET)."""
-    if trunk_name != "seer_regnet":
+    if trunk_name != TRUNK_NAME:
         raise ConfigError(
             "config.MODEL.TRUNK.NAME",
             trunk_name,
@@ -103,32 +96,10 @@ def _pooled_dim(feature: str, *, _root_) -> int:
     return _width(feature, _root_=_root_) * _pooled_grid(feature, pool_ops)
 
 
-def class_count(folder: str, default: int) -> int:
-    """Class subfolders of `folder` (torchvision's `find_classes`), or `default`
-    when `folder` is not a folder."""
-    if not (folder and os.path.isdir(folder)):
-        return int(default)
-    try:
-        return len(find_classes(folder)[0])
-    except FileNotFoundError as error:  # a folder without class subfolders
-        raise ConfigError(
-            "config.DATA.TRAIN.DATA_PATHS[0]",
-            folder,
-            f"has no class subfolders (for ${{{NUM_CLASSES}:{default}}})",
-            "expected <folder>/<class>/<image>, or set config.DATA.NUM_CLASSES",
-        ) from error
-
-
-def _num_classes(default: int, *, _root_) -> int:
-    paths = _root_.config.DATA.TRAIN.get("DATA_PATHS", None) or []
-    return class_count(str(paths[0]) if len(paths) else "", default)
-
-
 def register() -> None:
     """Make the resolvers known to OmegaConf (idempotent)."""
     OmegaConf.register_new_resolver(WIDTH, _width, replace=True)
     OmegaConf.register_new_resolver(POOLED_DIM, _pooled_dim, replace=True)
-    OmegaConf.register_new_resolver(NUM_CLASSES, _num_classes, replace=True)
 
 
 register()
