@@ -79,7 +79,7 @@ def argparse_error(message: str, prog: str) -> ConfigError:
     help_hint = f"see {prog} --help"
     required = re.match(r"the following arguments are required: (.*)$", message)
     if required:
-        return ConfigError(required.group(1), "", "is required", help_hint)
+        return ConfigError(required.group(1), MISSING, "is required", help_hint)
     unrecognized = re.match(r"unrecognized arguments: (.*)$", message)
     if unrecognized:
         return ConfigError(
@@ -89,6 +89,11 @@ def argparse_error(message: str, prog: str) -> ConfigError:
     if not match:
         return ConfigError(prog, "", message, help_hint)
     option = match.group(1).split("/")[-1]
+    choice = re.match(r"invalid choice: '(.*)' \(choose from (.*)\)$", match.group(2))
+    if choice:
+        return ConfigError(
+            option, choice.group(1), "is not a choice", f"choose from {choice.group(2)}"
+        )
     value = re.search(r"(.*): '(.*)'$", match.group(2))
     if value:
         return ConfigError(option, value.group(2), value.group(1), help_hint)

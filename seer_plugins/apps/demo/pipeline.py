@@ -21,7 +21,6 @@ command resumes. :mod:`seer_plugins.apps.demo.heldout` scores the fine-tuning on
 held-out training images instead of val, to choose the recipe.
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from seer_plugins.apps.demo.overrides import (
 )
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.sweep import Sweep, launcher_command
+from seer_plugins.errors import OneLineArgumentParser
 
 PRETRAIN_CONFIG = "pretrain/demo_digits"
 # protocol name in results.json -> benchmark config
@@ -240,8 +240,8 @@ def run_benchmarks(sweeps: dict[str, Sweep], parallel: int = PARALLEL_RUNS) -> i
     return failed
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="Rerunning the same command resumes: finished stages are skipped.",
     )

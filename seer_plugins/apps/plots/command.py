@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seer_plugins.apps.plots import training
 from seer_plugins.apps.sweep import figure
-from seer_plugins.errors import ConfigError
+from seer_plugins.errors import ConfigError, OneLineArgumentParser
 
 
 def _sweep_title(folder: Path) -> str:
@@ -42,8 +42,8 @@ def plot(folder: str, out: str | None = None) -> Path:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(
         prog="seer plot",
         description="Plot a training run's loss (ln K, the SwAV collapse level, "
         "marked), learning rate and img/s from its own logs, or redraw a sweep's "
