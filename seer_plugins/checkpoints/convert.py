@@ -41,6 +41,7 @@ from seer_plugins.checkpoints.formats import (
     detect_format,
     unwrap_state_dict,
 )
+
 VISSL_TRUNK_PATH = ("classy_state_dict", "base_model", "model", "trunk")
 
 # (VISSL block-relative prefix, timm block-relative prefix)

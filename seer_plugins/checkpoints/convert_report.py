@@ -84,7 +84,9 @@ TIMM_FIELDS = {
 
 def regnet_cfg_text(params: RegNetParams) -> str:
     """timm's `RegNetCfg(...)` for `params`, stem_width included."""
-    fields = ", ".join(f"{t}={getattr(params, ours)}" for t, ours in TIMM_FIELDS.items())
+    fields = ", ".join(
+        f"{t}={getattr(params, ours)}" for t, ours in TIMM_FIELDS.items()
+    )
     return f"RegNetCfg({fields})"
 
 

@@ -196,7 +196,9 @@ def verify(config, plan: LoadPlan, path: str) -> None:
             "tensors out",
         )
     heads = [n for n in plan.loaded if n.startswith("heads.")]
-    if trunk_missing and not plugin_setting(config, f"MODEL.WEIGHTS_INIT.{ALLOW_PARTIAL}"):
+    if trunk_missing and not plugin_setting(
+        config, f"MODEL.WEIGHTS_INIT.{ALLOW_PARTIAL}"
+    ):
         file_sample = plan.file_keys[:SAMPLE]
         raise ConfigError(
             PARAMS_KEY,
