@@ -19,6 +19,7 @@ from seer_plugins.models import feature_widths  # noqa: E402,F401  resolvers: se
 from seer_plugins.data import class_count  # noqa: E402,F401  resolver: seer.num_classes
 from seer_plugins.checks import plugin_names  # noqa: E402,F401  check: check_plugin_names
 from seer_plugins.checks import value_types  # noqa: E402,F401  check: check_value_types
+from seer_plugins.checks import image_reading  # noqa: E402,F401  check: check_image_reading
 from seer_plugins.checks import trunk_config  # noqa: E402,F401  inferrer: check_seer_regnet_config
 from seer_plugins.checks import consistency  # noqa: E402,F401  inferrers: check_lr_milestones, check_topk_classes
 from seer_plugins.checks import sharding_config  # noqa: E402,F401  inferrer: check_seer_fsdp_config

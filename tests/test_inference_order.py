@@ -20,6 +20,7 @@ def test_the_inferrers_that_switch_components_run_first_and_hooks_last():
     assert _names(inference.registered_checks()) == [
         "check_plugin_names",
         "check_value_types",
+        "check_image_reading",
     ]
 
 

@@ -43,7 +43,11 @@ REGISTERED = {
     ],
     "engine": ["seer_knn"],
     "config resolver": ["seer.num_classes", "seer.pooled_dim", "seer.width"],
-    "compose-time check": ["check_plugin_names", "check_value_types"],
+    "compose-time check": [
+        "check_image_reading",
+        "check_plugin_names",
+        "check_value_types",
+    ],
     "compose-time inferrer": [
         "check_lr_milestones",
         "check_seer_fsdp_config",

@@ -18,6 +18,7 @@ only a few images are decoded.
 
 import itertools
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.checks.consistency import accuracy_topk, check_topk
 from seer_plugins.config.derived import used_splits
+from seer_plugins.data.image_modes import Reading, reading_of
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
 from seer_plugins.data.low_shot_dataset import (
     SPLIT_FILE_KEY,
@@ -32,7 +34,7 @@ from seer_plugins.data.low_shot_dataset import (
     split_file_of,
 )
 from seer_plugins.data.low_shot_split import read_split_file
-from seer_plugins.data.robust_images import load_rgb
+from seer_plugins.data.robust_images import load_image
 from seer_plugins.errors import ConfigError
 
 FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
@@ -131,17 +133,22 @@ def _sample_images(path: str, source: str, classes: list[str]) -> list[str]:
     return list(itertools.islice(itertools.chain(*streams), DECODE_SAMPLE))
 
 
-def _check_decodable(key: str, path: str, source: str, classes: list[str]) -> None:
-    """Refuse data none of whose sampled images decode."""
+def _check_decodable(
+    key: str, path: str, source: str, classes: list[str], reading: Reading
+) -> None:
+    """Refuse data none of whose sampled images decode; say how the sample's images
+    are converted to 8-bit RGB, when they are not plain 8-bit RGB, L or P."""
     sample = _sample_images(path, source, classes)
-    failures = []
+    failures, conversions = [], Counter()
     for image in sample:
         try:
-            load_rgb(image)
-            return
+            _, conversion = load_image(image, reading)
         except Exception as error:  # any unreadable file counts
             failures.append(f"{image}: {type(error).__name__}")
-    if failures:
+            continue
+        if conversion:
+            conversions[conversion] += 1
+    if failures and len(failures) == len(sample):
         raise ConfigError(
             key,
             path,
@@ -149,6 +156,13 @@ def _check_decodable(key: str, path: str, source: str, classes: list[str]) -> No
             f"{failures[0]})",
             "check that the files are images (JPEG, PNG, ...); "
             "DATA.TRAIN.MAX_BAD_IMAGE_FRACTION bounds unreadable ones during training",
+        )
+    for conversion, count in conversions.most_common():
+        # Once per dataset, before training: the run's only word on it.
+        print(
+            f"seer_plugins: {key}: {count} of {len(sample)} sampled images: "
+            f"{conversion}",
+            flush=True,
         )
 
 
@@ -293,8 +307,8 @@ def check_data(config) -> None:
                 else None
             )
             _check_limit(config, split, path, source, entries)
+            _check_decodable(key, path, source, classes, reading_of(config, split))
             if split == "TRAIN":
                 _check_batch(config, path, source, entries)
-                _check_decodable(key, path, source, classes)
                 if classes:
                     _check_classes(config, classes, path)

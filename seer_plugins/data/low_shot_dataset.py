@@ -22,12 +22,13 @@ import logging
 import os
 from pathlib import Path
 
-from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from vissl import data as vissl_data
 
 from seer_plugins.config.defaults import plugin_setting
+from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_split import read_split_file
+from seer_plugins.data.robust_images import load_rgb
 
 NAME = "seer_low_shot"
 SPLIT_FILE_KEY = "LOW_SHOT_SPLIT_FILE"
@@ -54,6 +55,7 @@ class SeerLowShotDataset:
         self.dataset_name = dataset_name
         self._path = str(path)
         self.split_file = split_file_of(cfg, split)
+        self.reading = reading_of(cfg, split)
         if not os.path.isdir(self._path):
             raise FileNotFoundError(
                 f"{NAME}: image folder {self._path!r} does not exist (from "
@@ -92,8 +94,7 @@ class SeerLowShotDataset:
     def __getitem__(self, idx: int):
         # No silent substitute image (VISSL's QueueDataset does that): an evaluation
         # that quietly trains on grey squares reports a wrong number.
-        with Image.open(self.paths[idx]) as img:
-            return img.convert("RGB"), True
+        return load_rgb(self.paths[idx], reading=self.reading), True
 
 
 def scan_folder(root: str):

@@ -7,9 +7,10 @@ VISSL's `DiskImageDataset` catches a failed load and returns a grey placeholder
 unreadable file ends the run. This subclass, installed under VISSL's two names,
 reads each image once, inside the guard, and:
 
-- converts every mode PIL opens to RGB (grayscale, palette, CMYK; RGBA and other
-  transparent images over white rather than over whatever colour the transparent
-  pixels hold);
+- reads every mode PIL opens as 8-bit RGB the one documented way
+  (:mod:`seer_plugins.data.image_modes`: EXIF orientation, a TIFF's bands, 16-bit
+  and float intensities scaled as `DATA.<split>.SEER_INTENSITY` says, transparent
+  images over white);
 - decodes huge JPEGs at a reduced scale (`draft`) and shrinks any image whose
   longer side exceeds `MAX_SIDE`; images beyond PIL's decompression-bomb limit
   are refused by PIL and count as unreadable;
@@ -25,6 +26,8 @@ from PIL import Image
 from vissl.data.data_helper import get_mean_image
 from vissl.data.disk_dataset import DiskImageDataset
 
+from seer_plugins.data.image_modes import Reading, default_reading, read_rgb, reading_of
+
 SOURCES = ("disk_folder", "disk_filelist")
 # Longest side kept after loading. SEER's largest crop is 224 px and
 # RandomResizedCrop rescales anyway; decoding 100-megapixel photos at full size
@@ -32,14 +35,12 @@ SOURCES = ("disk_folder", "disk_filelist")
 MAX_SIDE = 4096
 
 
-def _over_white(img: Image.Image) -> Image.Image:
-    rgba = img.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def load_rgb(path: str, max_side: int = MAX_SIDE) -> Image.Image:
-    """The image at `path` as an RGB PIL image whose longer side is <= `max_side`.
+def load_image(
+    path: str, reading: Reading | None = None, max_side: int = MAX_SIDE
+) -> tuple[Image.Image, str | None]:
+    """The image at `path` as 8-bit RGB whose longer side is <= `max_side`, and
+    what :func:`~seer_plugins.data.image_modes.read_rgb` did to it (None: nothing
+    to report).
 
     Raises whatever PIL raises on a file it cannot read completely (truncated,
     empty, not an image, beyond the decompression-bomb limit).
@@ -49,13 +50,17 @@ def load_rgb(path: str, max_side: int = MAX_SIDE) -> Image.Image:
             # JPEG only: decode at 1/2, 1/4 or 1/8 scale, still >= the target size.
             scale = max_side / max(img.size)
             img.draft("RGB", (int(img.width * scale), int(img.height * scale)))
-        transparent = img.mode in ("RGBA", "LA", "PA") or (
-            img.mode == "P" and "transparency" in img.info
-        )
-        rgb = _over_white(img) if transparent else img.convert("RGB")
+        rgb, conversion = read_rgb(img, reading or default_reading())
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side))
-    return rgb
+    return rgb, conversion
+
+
+def load_rgb(
+    path: str, max_side: int = MAX_SIDE, reading: Reading | None = None
+) -> Image.Image:
+    """:func:`load_image`'s image alone."""
+    return load_image(path, reading, max_side)[0]
 
 
 class SeerRobustDiskDataset(DiskImageDataset):
@@ -69,6 +74,11 @@ class SeerRobustDiskDataset(DiskImageDataset):
             replace_prefix=self._remove_prefix,
             new_prefix=self._new_prefix,
         )
+
+    def _reading(self) -> Reading:
+        if getattr(self, "_seer_reading", None) is None:
+            self._seer_reading = reading_of(self.cfg, self.split)
+        return self._seer_reading
 
     def _replacement(self) -> Image.Image:
         img = self.on_failure()[0] if self.enable_queue_dataset else None
@@ -84,7 +94,7 @@ class SeerRobustDiskDataset(DiskImageDataset):
             self._init_queues()
         path = self._image_path(idx)
         try:
-            img = load_rgb(path)
+            img = load_rgb(path, reading=self._reading())
         except Exception as error:  # any unreadable file: replace, count, go on
             logging.warning(
                 "unreadable image replaced (%s, sample %d): %s: %s",
