@@ -46,6 +46,7 @@ from seer_plugins.patches import (  # noqa: E402
     atomic_checkpoints,
     cpu_feature_extraction,
     disk_sources,
+    string_labels,
     vissl_inference,
     vissl_logging,
     weights_init,
@@ -53,6 +54,7 @@ from seer_plugins.patches import (  # noqa: E402
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
+string_labels.install()  # a file list's string labels numbered by train's
 weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
 cpu_feature_extraction.install()  # extract_features runs on CPU too

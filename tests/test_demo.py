@@ -124,16 +124,16 @@ def test_stratified_split_is_seeded_and_keeps_every_class(tmp_path):
     [
         ("missing", "is not a folder"),
         ("one_class", "has 1 class subfolder(s), at least 2 needed"),
-        ("val_differs", "train/ and val/ name different classes"),
+        ("val_has_more", "has class 'class_03' that the training folder"),
     ],
 )
 def test_unusable_folders_are_one_error_line(problem, expected, tmp_path, capsys):
     data = tmp_path / "data"
     if problem == "one_class":
         _class_folder(data, classes=1, per_class=3)
-    elif problem == "val_differs":
+    elif problem == "val_has_more":
         _class_folder(data / "train", classes=3, per_class=2)
-        _class_folder(data / "val", classes=2, per_class=2)
+        _class_folder(data / "val", classes=4, per_class=2)
     status = cli.main(["demo", "--data", str(data), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith(f"error: --data='{data}': {expected}")

@@ -3,10 +3,9 @@ intensities scaled, not clipped; a TIFF's fourth band left out, not composited;
 EXIF orientation applied; the conversions said before training; through the data
 sources VISSL builds and through k-NN."""
 
-import json
-
 import numpy as np
 import pytest
+from launch_helpers import knn_top1
 from PIL import Image
 
 from seer_plugins import compose
@@ -165,22 +164,4 @@ def test_the_preflight_says_how_the_data_is_converted(ramps, capsys):
 @pytest.mark.slow
 def test_knn_tells_16_bit_ramps_apart(ramps, tmp_path):
     """The issue's case: clipped to white, the two classes scored 50% (chance)."""
-    from seer_plugins.apps.launcher import main as launch
-    from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
-
-    init = write_init_checkpoint(
-        ["config=pretrain/demo_digits"], tmp_path / "init.torch"
-    )
-    launch(
-        [
-            "config=benchmark/knn/digits",
-            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={init}",
-            f"config.DATA.TRAIN.DATA_PATHS=[{ramps}/train]",
-            f"config.DATA.TEST.DATA_PATHS=[{ramps}/val]",
-            "config.METERS.accuracy_list_meter.topk_values=[1]",
-            "config.NEAREST_NEIGHBOR.TOPK=5",
-            f"config.CHECKPOINT.DIR={tmp_path / 'knn'}",
-        ]
-    )
-    results = json.loads((tmp_path / "knn" / "knn_results.json").read_text())
-    assert results["layers"]["avgpool"]["top1"] == 100.0
+    assert knn_top1(ramps / "train", ramps / "val", tmp_path, k=5) == 100.0

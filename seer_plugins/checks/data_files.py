@@ -9,6 +9,7 @@ batch larger than each process's share of the data when partial batches are drop
 ("No batches to read. Is the dataset empty?", after the processes started); a
 folder of files none of which decode (trained to the end on grey replacements);
 a low-shot split file that is missing, names other images, or leaves classes out;
+a val class the training folder lacks (labels are numbered by train's classes);
 more classes than the classifier or fewer than the top-k meter needs ("selected
 index k out of range").
 
@@ -26,6 +27,11 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.checks.consistency import accuracy_topk, check_topk
 from seer_plugins.config.derived import used_splits
+from seer_plugins.data.class_lists import (
+    check_known_classes,
+    numbered_by_training_labels,
+    training_folder,
+)
 from seer_plugins.data.image_modes import Reading, reading_of
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
 from seer_plugins.data.low_shot_dataset import (
@@ -266,6 +272,27 @@ def _check_classes(config, classes: list[str], path: str) -> None:
     check_topk(config, len(classes), f"the training folder {path}")
 
 
+def _check_label_file(config, split: str, index: int) -> None:
+    """Another split's string labels must be ones the training label file has."""
+    data, train = config.DATA[split], config.DATA.TRAIN
+    sources = list(data.get("LABEL_SOURCES", None) or [])
+    paths = list(data.get("LABEL_PATHS", None) or [])
+    train_paths = list(train.get("LABEL_PATHS", None) or [])
+    if split == "TRAIN" or index >= min(len(sources), len(paths), len(train_paths)):
+        return
+    if sources[index] != "disk_filelist" or not str(paths[index]).endswith(".npy"):
+        return
+    labels = np.load(paths[index], mmap_mode="r", allow_pickle=True)
+    if len(labels) and isinstance(labels[0], str):
+        numbered_by_training_labels(
+            labels,
+            np.load(train_paths[index], mmap_mode="r", allow_pickle=True),
+            f"config.DATA.{split}.LABEL_PATHS[{index}]",
+            str(paths[index]),
+            str(train_paths[index]),
+        )
+
+
 def check_data(config) -> None:
     """Every data check above, for the splits the run uses."""
     for split in used_splits(config):
@@ -294,6 +321,9 @@ def check_data(config) -> None:
                         "use disk_filelist for a file list",
                     )
                 classes = _check_folder(key, path, source)
+                train = training_folder(config, split, path)
+                if train is not None:
+                    check_known_classes(key, path, classes, class_folders(train), train)
             elif not _list_entries(path):
                 raise ConfigError(
                     key,
@@ -308,6 +338,7 @@ def check_data(config) -> None:
             )
             _check_limit(config, split, path, source, entries)
             _check_decodable(key, path, source, classes, reading_of(config, split))
+            _check_label_file(config, split, index)
             if split == "TRAIN":
                 _check_batch(config, path, source, entries)
                 if classes:

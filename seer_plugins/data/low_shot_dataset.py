@@ -11,9 +11,10 @@ adds one. In a config::
         DATA_PATHS: [/datasets/imagenet/train] # class-per-subfolder image folder
         LOW_SHOT_SPLIT_FILE: /splits/1percent.txt  # "" = every image of the folder
 
-Class indices are those of torchvision's `ImageFolder` over the *whole* folder
-(sorted class folder names), so they match a `disk_folder` validation set even when a
-split leaves a class out. VISSL reads labels of a data source it does not know only
+Class indices are those of torchvision's `ImageFolder` over the *whole* training
+folder (sorted class folder names), even when a split leaves a class out; another
+split's folder is numbered by the training folder's classes
+(:mod:`seer_plugins.data.class_lists`). VISSL reads labels of a data source it does not know only
 through its `torchvision_dataset` label route, which calls `get_labels()`: hence that
 label source name.
 """
@@ -26,6 +27,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from vissl import data as vissl_data
 
 from seer_plugins.config.defaults import plugin_setting
+from seer_plugins.data.class_lists import numbered_by_training_classes, training_folder
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_split import read_split_file
 from seer_plugins.data.robust_images import load_rgb
@@ -69,6 +71,11 @@ class SeerLowShotDataset:
                 "tools/make_low_shot_split.py or use SimCLR's 1percent.txt/10percent.txt"
             )
         self.classes, samples = scan_folder(self._path)
+        train_folder = training_folder(cfg, split, self._path)
+        if train_folder is not None:
+            samples, self.classes, _ = numbered_by_training_classes(
+                samples, self.classes, split, self._path, train_folder
+            )
         if self.split_file:
             samples = _select(samples, self._path, read_split_file(self.split_file))
         self.paths = [p for p, _ in samples]

@@ -26,6 +26,7 @@ from PIL import Image
 from vissl.data.data_helper import get_mean_image
 from vissl.data.disk_dataset import DiskImageDataset
 
+from seer_plugins.data.class_lists import numbered_by_training_classes, training_folder
 from seer_plugins.data.image_modes import Reading, default_reading, read_rgb, reading_of
 
 SOURCES = ("disk_folder", "disk_filelist")
@@ -74,6 +75,24 @@ class SeerRobustDiskDataset(DiskImageDataset):
             replace_prefix=self._remove_prefix,
             new_prefix=self._new_prefix,
         )
+
+    def _load_data(self, path):
+        super()._load_data(path)
+        train_folder = (
+            training_folder(self.cfg, self.split, path)
+            if self.data_source == "disk_folder"
+            else None
+        )
+        if train_folder is not None:
+            # Labels numbered by the training folder's classes, not this folder's.
+            folder = self.image_dataset
+            folder.samples, folder.classes, folder.class_to_idx = (
+                numbered_by_training_classes(
+                    folder.samples, folder.classes, self.split, path, train_folder
+                )
+            )
+            folder.imgs = folder.samples
+            folder.targets = [label for _, label in folder.samples]
 
     def _reading(self) -> Reading:
         if getattr(self, "_seer_reading", None) is None:

@@ -48,3 +48,30 @@ def run_script(script, args, cwd, timeout=600):
         timeout=timeout,
     )
     return result.returncode, result.stdout
+
+
+def knn_top1(train, val, folder, k: int, overrides=()) -> float:
+    """`seer_knn` through the launcher (in this process) from a randomly initialised
+    digits trunk: the top-1 of its avgpool features on `val`, k nearest of `train`.
+    Random features tell images apart by what they look like: what these tests ask."""
+    import json
+
+    from seer_plugins.apps.launcher import main as launch
+    from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
+
+    folder = Path(folder)
+    init = write_init_checkpoint(["config=pretrain/demo_digits"], folder / "init.torch")
+    launch(
+        [
+            "config=benchmark/knn/digits",
+            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={init}",
+            f"config.DATA.TRAIN.DATA_PATHS=[{train}]",
+            f"config.DATA.TEST.DATA_PATHS=[{val}]",
+            "config.METERS.accuracy_list_meter.topk_values=[1]",
+            f"config.NEAREST_NEIGHBOR.TOPK={k}",
+            f"config.CHECKPOINT.DIR={folder / 'knn'}",
+            *overrides,
+        ]
+    )
+    results = json.loads((folder / "knn" / "knn_results.json").read_text())
+    return results["layers"]["avgpool"]["top1"]

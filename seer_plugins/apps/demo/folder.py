@@ -3,9 +3,9 @@
 `--data DIR` is either `DIR/<class>/<image>` (then a seeded, stratified split is
 made: 20% of each class to val, as the digits export does, as symbolic links under
 the demo's output folder) or `DIR/train/<class>/...` and `DIR/val/<class>/...`,
-used as they are. Train and val must name the same classes: torchvision's
-`ImageFolder` numbers classes by their sorted names in each folder, so a class
-missing from val would shift every later label.
+used as they are. Labels are numbered by train's classes, so val may lack some of
+them; a val class that train lacks is refused (:mod:`seer_plugins.data.class_lists`,
+the launcher's own check).
 """
 
 import json
@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from seer_plugins.data.class_lists import check_known_classes
 from seer_plugins.errors import ConfigError
 
 MARKER = ".seer_split.json"
@@ -109,13 +110,8 @@ def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, 
         train, val = class_images(root / "train"), class_images(root / "val")
         _check_classes(root / "train", train)
         _check_classes(root / "val", val)
-        if sorted(train) != sorted(val):
-            raise _refuse(
-                root,
-                "train/ and val/ name different classes (only in train: "
-                f"{sorted(set(train) - set(val))}, only in val: "
-                f"{sorted(set(val) - set(train))})",
-            )
+        # val may lack some of train's classes; a class train lacks is refused.
+        check_known_classes("--data", str(root), val, train, str(root / "train"))
         sizes = (
             f"{sum(map(len, train.values()))} train / {sum(map(len, val.values()))} val"
         )

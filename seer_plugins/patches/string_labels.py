@@ -1,0 +1,44 @@
+"""String labels of a file list, numbered by the training split's, as folders are.
+
+VISSL's `disk_filelist` labels may be a `.npy` of strings: `GenericSSLDataset`
+numbers them by the sorted unique strings *of each split*, so a val list without
+one of train's classes shifts every later label, the folder case of
+:mod:`seer_plugins.data.class_lists`. Here another split's string labels are
+numbered by the training split's label file at the same position
+(`config.DATA.TRAIN.LABEL_PATHS`); a label the training file lacks is refused in
+one line. Integer labels, and the training split's own, are VISSL's unchanged.
+"""
+
+from vissl.data import ssl_dataset
+
+from seer_plugins.data.class_lists import numbered_by_training_labels
+
+_vissl_load_single_label_file = ssl_dataset.GenericSSLDataset.load_single_label_file
+
+
+def _training_label_file(dataset, path: str) -> str | None:
+    if dataset.split == "TRAIN" or path not in dataset.label_paths:
+        return None
+    train = list(dataset.cfg["DATA"]["TRAIN"].get("LABEL_PATHS", None) or [])
+    position = dataset.label_paths.index(path)
+    return str(train[position]) if position < len(train) else None
+
+
+def load_single_label_file(self, path: str):
+    """VISSL's loader; another split's string labels numbered by train's."""
+    labels = _vissl_load_single_label_file(self, path)
+    train = _training_label_file(self, path)
+    if train is None or not len(labels) or not isinstance(labels[0], str):
+        return labels
+    return numbered_by_training_labels(
+        labels,
+        _vissl_load_single_label_file(self, train),
+        f"config.DATA.{self.split}.LABEL_PATHS",
+        path,
+        train,
+    )
+
+
+def install() -> None:
+    """Number every split's string labels by the training split's. Idempotent."""
+    ssl_dataset.GenericSSLDataset.load_single_label_file = load_single_label_file
