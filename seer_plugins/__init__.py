@@ -46,7 +46,7 @@ from seer_plugins.patches import (  # noqa: E402
     atomic_checkpoints,
     cpu_feature_extraction,
     disk_sources,
-    string_labels,
+    label_files,
     vissl_inference,
     vissl_logging,
     weights_init,
@@ -54,7 +54,7 @@ from seer_plugins.patches import (  # noqa: E402
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
-string_labels.install()  # a file list's string labels numbered by train's
+label_files.install()  # .txt/.csv label lists; string labels numbered by train's
 weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
 cpu_feature_extraction.install()  # extract_features runs on CPU too

@@ -94,8 +94,11 @@ def test_best_head_and_duplicate_head_names(tmp_path):
 def test_tables(tmp_path):
     for seed, value in ((0, 40.0), (1, 44.0)):
         _metrics(tmp_path / f"s{seed}", _test_line(0, {"0": value}, {"0": 80.0}))
+    labelled = "3 of 48 (6.25%)"  # a "1%" of a small folder says what it is
     rows = [
-        ResultRow("a", "1percent", s, "finished", str(tmp_path / f"s{s}"))
+        ResultRow(
+            "a", "1percent", s, "finished", str(tmp_path / f"s{s}"), None, labelled
+        )
         for s in (0, 1)
     ]
     rows = [
@@ -104,8 +107,8 @@ def test_tables(tmp_path):
     ] + [ResultRow("b", "1percent", 0, "failed", str(tmp_path / "b"))]
     md, csv_path = write_results(rows, tmp_path, "benchmark/x")
     text = md.read_text()
-    assert "| a | 1percent | 0 | finished | 40.00 | 80.00 | 0 |" in text
-    assert "| a | 1percent | 2 | 42.00 ± 2.83 | 80.00 ± 0.00 |" in text
+    assert f"| a | 1percent | {labelled} | 0 | finished | 40.00 | 80.00 | 0 |" in text
+    assert f"| a | 1percent | {labelled} | 2 | 42.00 ± 2.83 | 80.00 ± 0.00 |" in text
     table = list(csv.DictReader(csv_path.open()))
     assert [(r["checkpoint"], r["status"], r["top1"]) for r in table] == [
         ("a", "finished", "40.00"),

@@ -20,7 +20,6 @@ only a few images are decoded.
 import itertools
 import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -31,6 +30,12 @@ from seer_plugins.data.class_lists import (
     check_known_classes,
     numbered_by_training_labels,
     training_folder,
+)
+from seer_plugins.data.file_lists import (
+    check_suffix,
+    is_text_list,
+    read_labels,
+    read_paths,
 )
 from seer_plugins.data.image_modes import Reading, reading_of
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
@@ -67,14 +72,14 @@ def images_in(folder: str):
 
 
 def _list_entries(path: str) -> list[str]:
+    """The image paths a file list names (the formats of data.file_lists)."""
     if path.endswith(".npy"):
         try:  # string arrays memory-map; object arrays must be loaded
             entries = np.load(path, mmap_mode="r")
         except ValueError:
             entries = np.load(path, allow_pickle=True)
         return [str(entry) for entry in entries]
-    lines = Path(path).read_text(errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip()]
+    return [str(entry) for entry in read_paths(path)]
 
 
 def _check_folder(key: str, path: str, source: str) -> list[str]:
@@ -272,22 +277,36 @@ def _check_classes(config, classes: list[str], path: str) -> None:
     check_topk(config, len(classes), f"the training folder {path}")
 
 
+def _label_values(key: str, path: str):
+    check_suffix(key, path)
+    if not is_text_list(path):
+        return np.load(path, mmap_mode="r", allow_pickle=True)
+    try:
+        return read_labels(path)
+    except ValueError as error:
+        raise ConfigError(key, path, str(error).split(": ", 1)[1]) from None
+
+
 def _check_label_file(config, split: str, index: int) -> None:
-    """Another split's string labels must be ones the training label file has."""
+    """A file list's label file is a list this reader reads; another split's string
+    labels must be ones the training label file has."""
     data, train = config.DATA[split], config.DATA.TRAIN
     sources = list(data.get("LABEL_SOURCES", None) or [])
     paths = list(data.get("LABEL_PATHS", None) or [])
+    if index >= min(len(sources), len(paths)) or sources[index] != "disk_filelist":
+        return
+    key = f"config.DATA.{split}.LABEL_PATHS[{index}]"
+    labels = _label_values(key, str(paths[index]))
     train_paths = list(train.get("LABEL_PATHS", None) or [])
-    if split == "TRAIN" or index >= min(len(sources), len(paths), len(train_paths)):
+    if split == "TRAIN" or index >= len(train_paths):
         return
-    if sources[index] != "disk_filelist" or not str(paths[index]).endswith(".npy"):
-        return
-    labels = np.load(paths[index], mmap_mode="r", allow_pickle=True)
     if len(labels) and isinstance(labels[0], str):
         numbered_by_training_labels(
             labels,
-            np.load(train_paths[index], mmap_mode="r", allow_pickle=True),
-            f"config.DATA.{split}.LABEL_PATHS[{index}]",
+            _label_values(
+                f"config.DATA.TRAIN.LABEL_PATHS[{index}]", train_paths[index]
+            ),
+            key,
             str(paths[index]),
             str(train_paths[index]),
         )
@@ -324,7 +343,9 @@ def check_data(config) -> None:
                 train = training_folder(config, split, path)
                 if train is not None:
                     check_known_classes(key, path, classes, class_folders(train), train)
-            elif not _list_entries(path):
+            else:
+                check_suffix(key, path)
+            if source in LIST_SOURCES and not _list_entries(path):
                 raise ConfigError(
                     key,
                     path,

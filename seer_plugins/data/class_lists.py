@@ -13,7 +13,7 @@ numbers, and every other split maps its images by class name:
 
 File lists whose labels are strings are numbered the same way, by the training
 split's label file (:func:`numbered_by_training_labels`, applied to VISSL's label
-loading by :mod:`seer_plugins.patches.string_labels`).
+loading by :mod:`seer_plugins.patches.label_files`).
 """
 
 import os

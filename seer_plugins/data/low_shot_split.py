@@ -23,6 +23,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
 from seer_plugins.checkpoints.atomic import write_text_atomically
+from seer_plugins.data.file_lists import read_entries
 from seer_plugins.errors import ConfigError, OneLineArgumentParser
 
 
@@ -67,23 +68,18 @@ def list_image_folder(root: str | os.PathLike) -> list[LabelledImage]:
 
 
 def read_file_list(path: str | os.PathLike) -> list[LabelledImage]:
-    """A text file list: `path<TAB>label` per line, or `path` alone, in which case
-    the label is the name of the image's parent folder (`.../<class>/<image>`)."""
+    """A `.txt` or `.csv` file list (:mod:`seer_plugins.data.file_lists`); an image
+    listed without a label takes the name of its parent folder (`.../<class>/<image>`)."""
     images = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "\t" in line:
-            entry, label = (part.strip() for part in line.rsplit("\t", 1))
-        else:
-            entry, parent = line, Path(line).parent.name
-            if not parent:
+    for number, (entry, label) in enumerate(read_entries(path), start=1):
+        if label is None:
+            label = Path(entry).parent.name
+            if not label:
                 raise ValueError(
-                    f"{path}:{number}: {line!r} has no label: write "
-                    "`path<TAB>label` or keep images in class-named folders"
+                    f"{path}: entry {number}, {entry!r}, has no label: write "
+                    "`path<TAB>label` (.txt) or `path,label` (.csv), or keep images "
+                    "in class-named folders"
                 )
-            label = parent
         images.append(LabelledImage(entry, label, entry))
     if not images:
         raise ValueError(f"file list {path} names no images")
@@ -309,8 +305,9 @@ def build_parser() -> OneLineArgumentParser:
     )
     parser.add_argument(
         "source",
-        help="image folder (one subfolder per class) or text file list "
-        "(`path<TAB>label` or `path` under a class-named folder, one per line)",
+        help="image folder (one subfolder per class) or file list: .txt "
+        "(`path<TAB>label`, or `path` under a class-named folder, one per line) or "
+        ".csv (`path,label`)",
     )
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument(

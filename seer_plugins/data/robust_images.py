@@ -27,6 +27,7 @@ from vissl.data.data_helper import get_mean_image
 from vissl.data.disk_dataset import DiskImageDataset
 
 from seer_plugins.data.class_lists import numbered_by_training_classes, training_folder
+from seer_plugins.data.file_lists import is_text_list, read_paths
 from seer_plugins.data.image_modes import Reading, default_reading, read_rgb, reading_of
 
 SOURCES = ("disk_folder", "disk_filelist")
@@ -77,6 +78,10 @@ class SeerRobustDiskDataset(DiskImageDataset):
         )
 
     def _load_data(self, path):
+        if self.data_source == "disk_filelist" and is_text_list(path):
+            # VISSL reads .npy lists only ("Reading from .txt is not supported").
+            self.image_dataset = read_paths(path)
+            return
         super()._load_data(path)
         train_folder = (
             training_folder(self.cfg, self.split, path)

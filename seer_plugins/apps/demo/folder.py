@@ -119,9 +119,14 @@ def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, 
     data = stratified_split(root, out, seed)
     counts = _split_counts(data)["counts"]
     classes = len(class_images(data / "train"))
+    share = f"{VAL_FRACTION:.0%} of each class"
+    true = counts["val"] / (counts["train"] + counts["val"])
+    if f"{true:.0%}" != f"{VAL_FRACTION:.0%}":
+        # Small classes: at least one image each side, so val is another share.
+        share = f"{true:.0%} of the images: {share}, at least one"
     return data, (
         f"{root}: {classes} classes, split {counts['train']} train / {counts['val']} "
-        f"val ({VAL_FRACTION:.0%} of each class, seed {seed}) as links in {data}"
+        f"val ({share}, seed {seed}) as links in {data}"
     )
 
 

@@ -188,13 +188,14 @@ def plan_sweeps(
             runs=runs_lib.plan_runs(out / protocol, checkpoints, labels, list(seeds)),
             out_dir=out,  # splits/ here, shared by both protocols
             overrides=overrides,
+            merge_labels=True,  # a small folder's 1% may be its 10%: one row
         )
     return sweeps
 
 
 def _run_one(sweep: Sweep, spec: runs_lib.RunSpec) -> tuple[int, float]:
     overrides = sweep.run_overrides(spec)
-    runs_lib.record_run(spec, overrides)
+    runs_lib.record_run(spec, overrides, sweep.labelled(spec))
     start = time.monotonic()
     with (Path(spec.run_dir) / "launch.log").open("w") as log:
         code = subprocess.call(

@@ -12,18 +12,22 @@ from seer_plugins.apps.sweep.results import final_test_accuracy
 
 
 def collect(sweeps: dict, pretrain_seed: int | None = None) -> list[dict]:
-    """One record per finished run: protocol, label_fraction, init, seed, top1 and,
-    when given, the pretraining's seed (which made the "seer" trunk; `seed` is the
-    label split's and the benchmark run's)."""
+    """One record per finished run: protocol, label_fraction (the one asked for),
+    labelled_images and train_images (what it came to), init, seed, top1 and, when
+    given, the pretraining's seed (which made the "seer" trunk; `seed` is the label
+    split's and the benchmark run's)."""
     records = []
     for protocol, sweep in sweeps.items():
         for spec in sweep.runs:
             if runs_lib.run_status(spec.run_dir) != "finished":
                 continue
+            size = sweep.labelled(spec)
             records.append(
                 {
                     "protocol": protocol,
                     "label_fraction": spec.labels.fraction,
+                    "labelled_images": size.images if size else None,
+                    "train_images": size.of if size else None,
                     "init": spec.checkpoint,
                     "seed": spec.seed,
                     "top1": final_test_accuracy(spec.run_dir).top1,
@@ -50,12 +54,21 @@ def summarize(records: list[dict]) -> dict[tuple, tuple[float, float, int]]:
 
 
 def format_table(records: list[dict]) -> str:
+    """Mean ± std per protocol, label fraction and init; `labelled` says what the
+    fraction came to on this folder (a small folder's "1%" may be 6%)."""
+    labelled = {
+        r["label_fraction"]: f"{r['labelled_images']:,} of {r['train_images']:,}"
+        for r in records
+        if r.get("labelled_images") is not None
+    }
     lines = [
-        f"{'protocol':<10}{'labels':>8}{'init':>8}   top-1 (%)      seeds",
+        f"{'protocol':<10}{'labels':>8}{'labelled':>16}{'init':>8}   top-1 (%)"
+        "      seeds",
     ]
     for (protocol, fraction, init), (mean, std, n) in summarize(records).items():
         lines.append(
-            f"{protocol:<10}{fraction:>8.0%}{init:>8}   {mean:6.2f} ± {std:5.2f}   {n}"
+            f"{protocol:<10}{fraction:>8.0%}{labelled.get(fraction, ''):>16}"
+            f"{init:>8}   {mean:6.2f} ± {std:5.2f}   {n}"
         )
     return "\n".join(lines)
 

@@ -77,15 +77,29 @@ def final_test_accuracy(run_dir: str | os.PathLike) -> Accuracy | None:
 
 @dataclass(frozen=True)
 class ResultRow:
+    """One run. `labelled`: how many training images its labels cover, in words
+    ("3 of 48 (6.25%)"; "" when unknown)."""
+
     checkpoint: str
     labels: str
     seed: int
     status: str
     run_dir: str
     accuracy: Accuracy | None = None
+    labelled: str = ""
 
 
-COLUMNS = ("checkpoint", "labels", "seed", "status", "top1", "top5", "head", "run_dir")
+COLUMNS = (
+    "checkpoint",
+    "labels",
+    "labelled",
+    "seed",
+    "status",
+    "top1",
+    "top5",
+    "head",
+    "run_dir",
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -97,6 +111,7 @@ def _cells(row: ResultRow) -> dict[str, str]:
     return {
         "checkpoint": row.checkpoint,
         "labels": row.labels,
+        "labelled": row.labelled,
         "seed": str(row.seed),
         "status": row.status,
         "top1": _fmt(acc.top1 if acc else None),
@@ -117,19 +132,20 @@ def _mean_std(values: Sequence[float]) -> str:
 
 def _summary(rows: Iterable[ResultRow]) -> list[list[str]]:
     """Mean ± std over seeds per (checkpoint, labels), finished runs only."""
-    groups: dict[tuple[str, str], list[Accuracy]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
     for row in rows:
         if row.accuracy is not None and row.status == "finished":
-            groups[row.checkpoint, row.labels].append(row.accuracy)
+            groups[row.checkpoint, row.labels].append(row)
     return [
         [
             ckpt,
             labels,
-            str(len(accs)),
-            _mean_std([a.top1 for a in accs]),
-            _mean_std([a.top5 for a in accs]),
+            " / ".join(dict.fromkeys(r.labelled for r in group if r.labelled)),
+            str(len(group)),
+            _mean_std([r.accuracy.top1 for r in group]),
+            _mean_std([r.accuracy.top5 for r in group]),
         ]
-        for (ckpt, labels), accs in sorted(groups.items())
+        for (ckpt, labels), group in sorted(groups.items())
     ]
 
 
@@ -153,7 +169,8 @@ def write_results(
     md = [
         f"# {title}",
         "",
-        "Final test accuracy (%) of each run; `head` is the best head by top-1.",
+        "Final test accuracy (%) of each run; `head` is the best head by top-1; "
+        "`labelled`: the training images its labels cover.",
         "",
         _markdown_table(COLUMNS, ([c[k] for k in COLUMNS] for c in cells)),
     ]
@@ -163,7 +180,9 @@ def write_results(
             "",
             "## Mean ± std over seeds",
             "",
-            _markdown_table(("checkpoint", "labels", "runs", "top1", "top5"), summary),
+            _markdown_table(
+                ("checkpoint", "labels", "labelled", "runs", "top1", "top5"), summary
+            ),
         ]
     md_path = out_dir / "results.md"
     md_path.write_text("\n".join(md) + "\n")

@@ -183,8 +183,9 @@ def run_identity(overrides: Sequence[str]) -> dict[str, str]:
     return dict(sorted(identity.items()))
 
 
-def record_run(spec: RunSpec, overrides: list[str]) -> None:
-    """Write what a run is (spec, overrides, identity) into its folder."""
+def record_run(spec: RunSpec, overrides: list[str], labelled=None) -> None:
+    """Write what a run is (spec, overrides, identity, and, when known, how many
+    training images its labels cover: a `LabelSize`) into its folder."""
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     content = {
@@ -192,6 +193,8 @@ def record_run(spec: RunSpec, overrides: list[str]) -> None:
         "overrides": overrides,
         "identity": run_identity(overrides),
     }
+    if labelled is not None:
+        content["labelled"] = labelled.as_record()
     (run_dir / RUN_FILE).write_text(json.dumps(content, indent=2) + "\n")
 
 

@@ -24,6 +24,15 @@ from tqdm import tqdm
 
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.figure import plot_results
+from seer_plugins.apps.sweep.label_sizes import (
+    LabelSize,
+    Subset,
+    duplicates,
+    refuse_duplicate,
+    refuse_full,
+    split_entries,
+    training_image_count,
+)
 from seer_plugins.apps.sweep.results import (
     ResultRow,
     final_test_accuracy,
@@ -78,6 +87,9 @@ class Sweep:
     resubmit: submit runs an earlier sweep submitted that have not finished.
     rerun_changed: rerun recorded runs whose overrides changed (their folders move
         to `<out>/superseded/`) instead of refusing.
+    merge_labels: label subsets that label the same images run once, and a part
+        that labels every image runs as it is, each said in one line, instead of
+        refusing (the demo, whose label fractions are fixed).
     """
 
     config: str
@@ -88,7 +100,10 @@ class Sweep:
     slurm_cluster: str | None = None
     resubmit: bool = False
     rerun_changed: bool = False
+    merge_labels: bool = False
     _changed: list[RunSpec] = field(default_factory=list)
+    # run folder -> how many training images its labels cover
+    _labelled: dict[str, LabelSize] = field(default_factory=dict)
 
     def _base_overrides(self) -> list[str]:
         return [f"config={self.config}", *self.overrides]
@@ -143,6 +158,7 @@ class Sweep:
                     )
         if any(spec.labels.generated for spec in self.runs):
             self._make_splits(_train_folder(config))
+        self._check_label_subsets(config)
         self.check_identities()
         if not self.slurm:
             # Each checkpoint once, with its first run's config: the launcher's
@@ -189,6 +205,50 @@ class Sweep:
                 )
                 tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
 
+    def _subset(self, spec: RunSpec) -> Subset:
+        has_file = spec.labels.generated or spec.labels.split_file
+        return Subset(spec, split_entries(self.split_file(spec) if has_file else None))
+
+    def _check_label_subsets(self, config) -> None:
+        """How many images each row labels; rows that label the same images, or a
+        part that labels every image, are refused (merged: `merge_labels`)."""
+        try:
+            folder = _train_folder(config)
+            total = training_image_count(folder)
+        except (ConfigError, ValueError, OSError):
+            # No listable folder here (a catalogued dataset; SLURM's nodes hold
+            # the data): sizes unknown; the runs' own checks see the data.
+            return
+        subsets = [self._subset(spec) for spec in self.runs]
+        self._labelled = {s.spec.run_dir: s.size(total) for s in subsets}
+        merged = {}
+        for kept, duplicate in duplicates(subsets, total):
+            if not self.merge_labels:
+                raise refuse_duplicate(kept, duplicate, folder, total)
+            self.runs.remove(duplicate.spec)
+            merged[duplicate.spec.labels.name] = (kept.spec.labels.name, duplicate)
+        for name, (kept, duplicate) in merged.items():
+            tqdm.write(
+                f"labels {name}: the same {duplicate.size(total).text()} images as "
+                f"{kept}; its runs are {kept}'s"
+            )
+        full = {s.spec.labels.name: s for s in subsets if s.spec in self.runs}
+        for subset in full.values():
+            if subset.asks_for_part and subset.size(total).images == total:
+                if not self.merge_labels:
+                    raise refuse_full(subset, folder, total)
+                tqdm.write(
+                    f"labels {subset.spec.labels.name}: every image of {folder} "
+                    f"({total:,}; at least one per class)"
+                )
+
+    def labelled(self, spec: RunSpec) -> LabelSize | None:
+        """How many training images `spec`'s labels cover (None: unknown)."""
+        if spec.run_dir in self._labelled:
+            return self._labelled[spec.run_dir]
+        record = runs_lib.read_record(spec.run_dir) or {}
+        return LabelSize.from_record(record.get("labelled"))
+
     def rows(self, failed: Collection[str] = ()) -> list[ResultRow]:
         """This sweep's runs, then every other run recorded in the sweep folder."""
         planned = {spec.run_dir for spec in self.runs}
@@ -205,6 +265,7 @@ class Sweep:
             accuracy = (
                 final_test_accuracy(spec.run_dir) if status == "finished" else None
             )
+            size = self.labelled(spec)
             rows.append(
                 ResultRow(
                     spec.checkpoint,
@@ -213,6 +274,7 @@ class Sweep:
                     status,
                     spec.run_dir,
                     accuracy,
+                    size.text() if size else "",
                 )
             )
         return rows
@@ -268,7 +330,7 @@ class Sweep:
                         f"{prefix} overrides changed: earlier run moved to {moved}"
                     )
                     status = runs_lib.run_status(spec.run_dir)
-                runs_lib.record_run(spec, self.run_overrides(spec))
+                runs_lib.record_run(spec, self.run_overrides(spec), self.labelled(spec))
                 if self.slurm:
                     tqdm.write(f"{prefix} submitted as job {self.submit(spec)}")
                 else:
