@@ -4,7 +4,7 @@ a val class that train lacks is refused before anything runs."""
 
 import numpy as np
 import pytest
-from launch_helpers import LAUNCHER, knn_top1, run_script
+from launch_helpers import LAUNCHER, knn_results, knn_top1, run_script
 from PIL import Image
 from vissl.data import build_dataset
 
@@ -86,6 +86,13 @@ def test_knn_scores_a_val_without_a_class_right(fruit, tmp_path):
     """The issue's case: the linear benchmark, k-NN and the sweep scored 0.00."""
     top1 = knn_top1(fruit / "train", fruit / "val", tmp_path, k=3)
     assert top1 == 100.0  # VISSL's own numbering of val: 0.00
+
+
+@pytest.mark.slow
+def test_knn_with_k_above_the_labelled_images_says_so(fruit, tmp_path, capsys):
+    results = knn_results(fruit / "train", fruit / "val", tmp_path, k=30)
+    assert (results["k_asked"], results["k"]) == (30, 24)  # 3 classes x 8 images
+    assert "k=24 used, every training image votes" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -140,6 +140,16 @@ def test_unusable_folders_are_one_error_line(problem, expected, tmp_path, capsys
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("inside", ["demo_out", "."])
+def test_an_out_inside_the_data_is_refused(tmp_path, capsys, inside):
+    data = _class_folder(tmp_path / "mine", classes=2, per_class=3)
+    out = data / inside
+    status = cli.main(["demo", "--data", str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"error: --out='{out.resolve()}': is inside")
+    assert sorted(p.name for p in data.iterdir()) == ["class_00", "class_01"]
+
+
 def test_pretrain_seed_is_the_pretrainings_seed_value(tmp_path):
     data = tmp_path / "data"
     _class_folder(data / "train", classes=3, per_class=4)

@@ -51,7 +51,8 @@ def evaluate(cfg, feature_folder: str | os.PathLike) -> dict:
     settings = cfg.NEAREST_NEIGHBOR
     device = _device(cfg)
     results = {
-        "k": settings.TOPK,
+        "k_asked": settings.TOPK,
+        "k": settings.TOPK,  # what was used: see _clamped_k
         "temperature": settings.SIGMA,
         "l2_normalize": settings.L2_NORM_FEATS,
         "layers": {},
@@ -67,11 +68,13 @@ def evaluate(cfg, feature_folder: str | os.PathLike) -> dict:
             splits[split] = features, labels
         (train, train_labels), (test, test_labels) = splits["train"], splits["test"]
         num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+        k = _clamped_k(settings.TOPK, len(train))
+        results["k"] = k
         scores = knn_class_scores(
             train,
             train_labels,
             test,
-            k=settings.TOPK,
+            k=k,
             temperature=settings.SIGMA,
             num_classes=num_classes,
             normalize=settings.L2_NORM_FEATS,
@@ -88,19 +91,26 @@ def evaluate(cfg, feature_folder: str | os.PathLike) -> dict:
             f"top-{k} {acc:.2f}" for k, acc in zip(ks, accuracies, strict=True)
         )
         message = (
-            f"kNN (k={min(settings.TOPK, len(train))}, T={settings.SIGMA}) on "
+            f"kNN (k={k}, T={settings.SIGMA}) on "
             f"{layer}: {shown} ({len(test)} test images, {len(train)} train images)"
         )
-        if settings.TOPK > len(train):
-            logging.warning(
-                "NEAREST_NEIGHBOR.TOPK=%d is more than the %d training images: "
-                "every test image votes with all of them",
-                settings.TOPK,
-                len(train),
-            )
         logging.info(message)
         print(message, flush=True)
     return results
+
+
+def _clamped_k(asked: int, train_images: int) -> int:
+    """k, at most the labelled training images (every one of them then votes)."""
+    if asked <= train_images:
+        return asked
+    warning = (
+        f"NEAREST_NEIGHBOR.TOPK={asked} is more than the {train_images} labelled "
+        f"training images: k={train_images} used, every training image votes; any "
+        f"k from {train_images} up gives this same table"
+    )
+    logging.warning(warning)
+    print(f"WARNING: {warning}", flush=True)
+    return train_images
 
 
 @register_engine(ENGINE_NAME)

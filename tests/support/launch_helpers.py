@@ -50,9 +50,9 @@ def run_script(script, args, cwd, timeout=600):
     return result.returncode, result.stdout
 
 
-def knn_top1(train, val, folder, k: int, overrides=()) -> float:
+def knn_results(train, val, folder, k: int, overrides=()) -> dict:
     """`seer_knn` through the launcher (in this process) from a randomly initialised
-    digits trunk: the top-1 of its avgpool features on `val`, k nearest of `train`.
+    digits trunk: its knn_results.json (k nearest of `train`, avgpool features).
     Random features tell images apart by what they look like: what these tests ask."""
     import json
 
@@ -73,5 +73,9 @@ def knn_top1(train, val, folder, k: int, overrides=()) -> float:
             *overrides,
         ]
     )
-    results = json.loads((folder / "knn" / "knn_results.json").read_text())
-    return results["layers"]["avgpool"]["top1"]
+    return json.loads((folder / "knn" / "knn_results.json").read_text())
+
+
+def knn_top1(train, val, folder, k: int) -> float:
+    """:func:`knn_results`' top-1 on the avgpool features."""
+    return knn_results(train, val, folder, k)["layers"]["avgpool"]["top1"]

@@ -100,6 +100,21 @@ def stratified_split(source: Path, out: Path, seed: int = 0) -> Path:
     return out
 
 
+def check_out_apart(source: str | os.PathLike, out: Path) -> None:
+    """Refuse an `--out` inside `--data` (or equal to it): the demo's links, runs and
+    plots would become a class of the user's images."""
+    data, out = Path(source).expanduser().resolve(), Path(out).expanduser().resolve()
+    if out == data or data in out.parents:
+        raise ConfigError(
+            "--out",
+            str(out),
+            f"is inside --data {data}: the demo's outputs would become a class "
+            f"({out.relative_to(data).parts[0] if out != data else '.'}) of your "
+            "images",
+            "pick an output folder outside --data",
+        )
+
+
 def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, str]:
     """The demo's data folder (holding train/ and val/) for `--data source`, and a
     sentence saying what it is."""

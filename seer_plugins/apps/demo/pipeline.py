@@ -306,6 +306,7 @@ def prepare_data(args, out: Path) -> tuple[Path, int]:
     if args.image_size is not None:
         _check_size(args.image_size)  # before anything is written
     if args.data:
+        folder.check_out_apart(args.data, out)  # before anything is written
         data, text = folder.prepare(args.data, out / "data")
         _stage(f"data: {text}")
         size = args.image_size or folder.image_size(data / "train")
