@@ -111,7 +111,8 @@ def read_rgb(img: Image.Image, reading: Reading) -> tuple[Image.Image, str | Non
     None for plain 8-bit RGB, L and P images."""
     done = []
     is_tiff = img.format == "TIFF"
-    storage = _type_range(img)  # before a transposed copy loses the TIFF tags
+    # Before a transposed copy loses the TIFF tags.
+    storage = _type_range(img) if img.mode in WIDE_MODES else None
     orientation = img.getexif().get(EXIF_ORIENTATION, 1)
     if orientation != 1:
         img = ImageOps.exif_transpose(img)
