@@ -8,6 +8,7 @@ module; it imports none of them.
 """
 
 import argparse
+import difflib
 import re
 import sys
 
@@ -57,7 +58,23 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     names the option): the command prints it with :func:`report`, as any other
     refusal, instead of argparse's usage and message."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
+        # argparse reports a missing required option before an unknown one: a
+        # misspelt option (--fration) is what the user needs to hear of.
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in getattr(self, "_given", []):
+            option = arg.split("=", 1)[0]
+            # argparse takes a unique prefix of an option for the option.
+            if option.startswith("--") and not any(k.startswith(option) for k in known):
+                close = difflib.get_close_matches(option, known, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise ConfigError(
+                    "option", option, "unknown", f"{hint}see {self.prog} --help"
+                )
         raise argparse_error(message, self.prog)
 
 

@@ -89,10 +89,10 @@ def test_knn_scores_a_val_without_a_class_right(fruit, tmp_path):
 
 
 @pytest.mark.slow
-def test_knn_with_k_above_the_labelled_images_says_so(fruit, tmp_path, capsys):
-    results = knn_results(fruit / "train", fruit / "val", tmp_path, k=30)
+def test_knn_with_k_above_the_labelled_images_says_so(fruit, tmp_path):
+    results, output = knn_results(fruit / "train", fruit / "val", tmp_path, k=30)
     assert (results["k_asked"], results["k"]) == (30, 24)  # 3 classes x 8 images
-    assert "k=24 used, every training image votes" in capsys.readouterr().out
+    assert "k=24 used, every training image votes" in output
 
 
 @pytest.mark.slow
@@ -150,3 +150,20 @@ def test_a_file_lists_string_labels_are_numbered_by_trains(fruit, tmp_path):
     for reader in (check_data, lambda c: _labels(c, "TEST")):  # preflight, loader
         with pytest.raises(ConfigError, match="class 'durian' that the training label"):
             reader(config)
+
+
+def test_a_val_label_list_is_numbered_by_the_training_folders_classes(fruit, tmp_path):
+    val = sorted((fruit / "val").rglob("*.png"))
+    listed = tmp_path / "val.csv"
+    listed.write_text("".join(f"{p},{p.parent.name}\n" for p in val))
+    config = compose(
+        [
+            *_overrides(fruit),
+            "config.DATA.TEST.DATA_SOURCES=[disk_filelist]",
+            "config.DATA.TEST.LABEL_SOURCES=[disk_filelist]",
+            f"config.DATA.TEST.DATA_PATHS=[{listed}]",
+            f"config.DATA.TEST.LABEL_PATHS=[{listed}]",
+        ]
+    )
+    check_data(config)
+    assert _labels(config, "TEST") == {"banana": 1, "cherry": 2}

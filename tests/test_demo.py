@@ -29,8 +29,23 @@ def test_quick_demo(tmp_path):
     assert "config.SEED_VALUE=1" in output  # the pretraining's overrides
     records = json.loads((out / "results.json").read_text())
     assert {tuple(sorted(r)) for r in records} == {
-        ("init", "label_fraction", "pretrain_seed", "protocol", "seed", "top1")
+        (
+            "init",
+            "label_fraction",
+            "labelled_fraction",
+            "labelled_images",
+            "pretrain_seed",
+            "protocol",
+            "seed",
+            "top1",
+            "train_images",
+        )
     }
+    # What "1%" and "10%" of the 1,438 training digits came to.
+    sizes = {
+        r["label_fraction"]: (r["labelled_images"], r["train_images"]) for r in records
+    }
+    assert sizes == {0.01: (14, 1438), 0.1: (143, 1438)}
     assert {r["pretrain_seed"] for r in records} == {1}
     got = {(r["protocol"], r["label_fraction"], r["init"], r["seed"]) for r in records}
     assert got == {
@@ -248,3 +263,25 @@ def test_a_bad_image_size_is_refused_before_anything_is_written(tmp_path, capsys
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: --image-size=33: is not a multiple")
     assert not out.exists()
+
+
+def test_intensity_reaches_pretraining_and_every_benchmark(tmp_path, capsys):
+    from seer_plugins.apps.demo.overrides import reading_overrides
+
+    root = tmp_path / "data"
+    _class_folder(root / "train", classes=3, per_class=4)
+    _class_folder(root / "val", classes=3, per_class=2)
+    reading = reading_overrides("window:-1000:400")
+    assert reading[0] == (
+        "config.DATA.TRAIN.SEER_INTENSITY={mode: window, low: -1000, high: 400}"
+    )
+    overrides, _ = pipeline.pretrain_overrides(root, 64, None, extra=reading)
+    sweeps = pipeline.plan_sweeps(
+        tmp_path / "out", root, [], [0], None, 64, extra=reading
+    )
+    assert set(reading) <= set(overrides)
+    assert all(set(reading) <= set(s.overrides) for s in sweeps.values())
+    status = cli.main(["demo", "--intensity", "gamma", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error: --intensity='gamma'")
+    assert not (tmp_path / "o").exists()

@@ -133,3 +133,23 @@ def test_pretraining_reads_a_txt_list(tmp_path, images):
     )
     assert rc == 0, output[-3000:]
     assert list((tmp_path / "run").glob("model_final_checkpoint_phase*.torch"))
+
+
+def test_a_folder_label_source_follows_a_list_and_counts_are_checked(tmp_path, images):
+    """demo_digits reads labels from a folder (LABEL_SOURCES [disk_folder]); given a
+    list, VISSL asserted the two sources equal, after the model was built."""
+    listed = _listed(tmp_path, images, ".txt", labels=False)  # labels: folder names
+    overrides = [
+        "config=pretrain/demo_digits",
+        "config.DATA.TRAIN.DATA_SOURCES=[disk_filelist]",
+        f"config.DATA.TRAIN.DATA_PATHS=[{listed}]",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
+    ]
+    config = compose(overrides)
+    assert config.DATA.TRAIN.LABEL_SOURCES == ["disk_filelist"]
+    assert config.DATA.TRAIN.LABEL_PATHS == [str(listed)]
+    check_data(config)
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.array(["cat"] * 3))
+    with pytest.raises(ConfigError, match="has 3 labels for the 8 images of"):
+        check_data(compose([*overrides, f"config.DATA.TRAIN.LABEL_PATHS=[{labels}]"]))

@@ -39,12 +39,23 @@ def test_a_12_bit_image_in_16_bits_keeps_its_contrast_relative_to_65535(tmp_path
     # 4095 / 65535 of white, not clipped to white: still a ramp.
     assert pixels.min() == 0 and pixels.max() == round(4095 / 65535 * 255)
     assert np.all(np.diff(pixels[0, :, 0].astype(int)) >= 0)
-    assert conversion == "I;16 (16-bit) scaled from 0..65535 to 0..255"
+    assert conversion == (
+        "I;16 (16-bit) scaled from 0..65535 to 0..255, its values in the lowest quarter"
+    )
     stretched, _ = _pixels(path, Reading("minmax", None, None, ()))
     assert (stretched.min(), stretched.max()) == (0, 255)
     windowed, how = _pixels(path, Reading("window", 0, 2047.5, ()))
     assert windowed[0, -1, 0] == 255 and windowed[0, 0, 0] == 0  # clipped above
     assert "window 0..2047.5" in how
+
+
+def test_values_outside_the_range_are_said_to_be_clipped(tmp_path):
+    path = tmp_path / "hu.tif"
+    Image.fromarray(_ramp(1000, np.float32) - 500).save(path)  # -500..500
+    pixels, conversion = _pixels(path)
+    assert conversion.endswith("values outside the range clipped")
+    pixels, conversion = _pixels(path, Reading("minmax", None, None, ()))
+    assert (pixels.min(), pixels.max()) == (0, 255) and "clipped" not in conversion
 
 
 def test_float_images_are_taken_as_0_to_1_and_int32_by_its_range(tmp_path):
@@ -69,9 +80,19 @@ def test_a_tiff_fourth_band_is_left_out_not_composited(tmp_path):
     Image.fromarray(bands, "RGBA").save(path)  # the 4th band flagged as alpha
     pixels, conversion = _pixels(path)
     assert tuple(pixels[0, 0]) == (200, 50, 50)
-    assert conversion == "TIFF bands [0, 1, 2] of 4 as RGB"
+    assert conversion == "bands [0, 1, 2] of 4 as RGB"
     pixels, _ = _pixels(path, Reading("dtype", None, None, (3, 2, 1)))
     assert tuple(pixels[0, 0]) == (30, 50, 50)
+    # A selection applies to any image of several bands, and a one-band image
+    # cannot give bands it lacks.
+    jpeg = tmp_path / "rgb.jpg"
+    Image.new("RGB", (SIDE, SIDE), (10, 120, 240)).save(jpeg, quality=100)
+    pixels, _ = _pixels(jpeg, Reading("dtype", None, None, (2, 1, 0)))
+    assert abs(int(pixels[0, 0, 0]) - 240) <= 2
+    gray = tmp_path / "gray.png"
+    Image.new("L", (SIDE, SIDE), 9).save(gray)
+    with pytest.raises(ValueError, match=r"SEER_BANDS=\[3, 2, 1\] names a band"):
+        _pixels(gray, Reading("dtype", None, None, (3, 2, 1)))
     # PNG alpha is transparency: still over white.
     png = tmp_path / "logo.png"
     Image.new("RGBA", (SIDE, SIDE), (255, 0, 0, 0)).save(png)
@@ -159,9 +180,34 @@ def test_the_preflight_says_how_the_data_is_converted(ramps, capsys):
         "scaled from 0..65535 to 0..255"
     ) in out
     assert "config.DATA.TEST.DATA_PATHS[0]: 12 of 12 sampled images" in out
+    # 12-bit values in 16 bits use 6% of 0..255: said, with what to set.
+    assert (
+        "these images lose contrast as read; set config.DATA.TRAIN.SEER_INTENSITY"
+        in (out)
+    )
 
 
 @pytest.mark.slow
 def test_knn_tells_16_bit_ramps_apart(ramps, tmp_path):
     """The issue's case: clipped to white, the two classes scored 50% (chance)."""
     assert knn_top1(ramps / "train", ramps / "val", tmp_path, k=5) == 100.0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "config.DATA.TRAIN.SEER_INTENSITY=window",
+            "config.DATA.TRAIN.SEER_INTENSITY='window': is not a mapping of keys; "
+            "its keys: ['high', 'low', 'mode']",
+        ),
+        (
+            "config.DATA.TRAIN.SEER_INTENSITY={mode: window, lo: 0, high: 4095}",
+            "did you mean config.DATA.TRAIN.SEER_INTENSITY.low?",
+        ),
+    ],
+)
+def test_a_reading_setting_of_the_wrong_shape_is_one_line(override, message):
+    with pytest.raises(ConfigError) as error:
+        compose(["config=pretrain/seer_tiny", override])
+    assert message in str(error.value)

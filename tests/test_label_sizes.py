@@ -98,10 +98,11 @@ def test_the_demo_merges_them_saying_so(tmp_path, init, capsys):
     train = _images(tmp_path / "train", 3, 1)
     sweep = _sweep(tmp_path, init, train, ["1%", "10%"], merge=True)
     sweep.check_inputs()
-    assert [spec.labels.name for spec in sweep.runs] == ["1percent"]
+    # 3 of 3 is nearer 10% than 1%: the row keeps the nearer name.
+    assert [spec.labels.name for spec in sweep.runs] == ["10percent"]
     out = capsys.readouterr().out
-    assert "labels 10percent: the same 3 of 3 (100%) images as 1percent" in out
-    assert "labels 1percent: every image of" in out
+    assert "labels 1percent: the same 3 of 3 (100%) images as 10percent" in out
+    assert "labels 10percent: every image of" in out
 
 
 def test_the_demo_says_its_val_splits_true_share(tmp_path):

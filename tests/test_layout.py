@@ -39,3 +39,13 @@ def test_nothing_cites_a_document_outside_the_repository():
         and outside in (REPO / f).read_text(errors="ignore")
     ]
     assert citing == []
+
+
+def test_every_module_stays_under_400_lines():
+    """A module over ~400 lines is two modules (the style guide's rule)."""
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in (REPO / "seer_plugins").rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) >= 400
+    }
+    assert long == {}

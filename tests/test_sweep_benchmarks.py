@@ -73,7 +73,9 @@ def test_sweep_two_checkpoints_two_fractions(tmp_path_factory, capsys):
     for row, run in zip(rows, runs, strict=True):
         accuracy = final_test_accuracy(run)
         assert row["top1"] == f"{accuracy.top1:.2f}" and row["head"] == accuracy.head
-    assert "| a | 10percent | 0 | finished |" in (out / "results.md").read_text()
+    assert "| a | 10percent | 143 of 1,438 (9.94%) | 0 | finished |" in (
+        (out / "results.md").read_text()
+    )
     assert (out / "results.png").stat().st_size > 0  # beside the tables
 
     stamps = {run: (run / "metrics.json").stat().st_mtime_ns for run in runs}

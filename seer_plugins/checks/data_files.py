@@ -29,15 +29,16 @@ from seer_plugins.config.derived import used_splits
 from seer_plugins.data.class_lists import (
     check_known_classes,
     numbered_by_training_labels,
+    read_label_values,
+    training_classes,
     training_folder,
 )
 from seer_plugins.data.file_lists import (
+    LAYOUTS,
     check_suffix,
-    is_text_list,
-    read_labels,
     read_paths,
 )
-from seer_plugins.data.image_modes import Reading, reading_of
+from seer_plugins.data.image_modes import CLIPPED, DIM, Reading, reading_of
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
 from seer_plugins.data.low_shot_dataset import (
     SPLIT_FILE_KEY,
@@ -51,6 +52,8 @@ from seer_plugins.errors import ConfigError
 FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
 LIST_SOURCES = {"disk_filelist"}
 DECODE_SAMPLE = 16
+# Names listed per class to spread the decoded sample over (bounded work).
+SCAN_PER_CLASS = 1000
 
 
 def _is_image(name: str) -> bool:
@@ -133,15 +136,30 @@ def _data_location(config, split: str, index: int, source: str) -> str | None:
     )
 
 
+def _spread(items: list, count: int) -> list:
+    """`count` of `items`, evenly spread from first to last (all if fewer)."""
+    if len(items) <= count:
+        return list(items)
+    if count == 1:
+        return [items[len(items) // 2]]
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
 def _sample_images(path: str, source: str, classes: list[str]) -> list[str]:
+    """Up to DECODE_SAMPLE images spread over the list, or over the classes and
+    each class's first SCAN_PER_CLASS files (a folder of mixed kinds is sampled
+    across its kinds, not only the first sorted name's)."""
     if source in LIST_SOURCES:
-        return _list_entries(path)[:DECODE_SAMPLE]
-    per_class = max(1, DECODE_SAMPLE // max(1, len(classes)))
-    streams = [
-        itertools.islice(images_in(os.path.join(path, c)), per_class)
-        for c in classes[:DECODE_SAMPLE]
-    ]
-    return list(itertools.islice(itertools.chain(*streams), DECODE_SAMPLE))
+        return _spread(_list_entries(path), DECODE_SAMPLE)
+    chosen = _spread(classes, DECODE_SAMPLE)
+    per_class = max(1, DECODE_SAMPLE // max(1, len(chosen)))
+    sample = []
+    for name in chosen:
+        files = list(
+            itertools.islice(images_in(os.path.join(path, name)), SCAN_PER_CLASS)
+        )
+        sample += _spread(files, per_class)
+    return sample[:DECODE_SAMPLE]
 
 
 def _check_decodable(
@@ -155,7 +173,7 @@ def _check_decodable(
         try:
             _, conversion = load_image(image, reading)
         except Exception as error:  # any unreadable file counts
-            failures.append(f"{image}: {type(error).__name__}")
+            failures.append(f"{image}: {type(error).__name__}: {error}")
             continue
         if conversion:
             conversions[conversion] += 1
@@ -173,6 +191,14 @@ def _check_decodable(
         print(
             f"seer_plugins: {key}: {count} of {len(sample)} sampled images: "
             f"{conversion}",
+            flush=True,
+        )
+    if any(CLIPPED in c or DIM in c for c in conversions):
+        split = key.split(".")[2]
+        print(
+            f"seer_plugins: {key}: these images lose contrast as read; set "
+            f"config.DATA.{split}.SEER_INTENSITY.mode=minmax (each image's range) "
+            "or a window of your values (README, 'Your images')",
             flush=True,
         )
 
@@ -277,39 +303,39 @@ def _check_classes(config, classes: list[str], path: str) -> None:
     check_topk(config, len(classes), f"the training folder {path}")
 
 
-def _label_values(key: str, path: str):
-    check_suffix(key, path)
-    if not is_text_list(path):
-        return np.load(path, mmap_mode="r", allow_pickle=True)
-    try:
-        return read_labels(path)
-    except ValueError as error:
-        raise ConfigError(key, path, str(error).split(": ", 1)[1]) from None
-
-
-def _check_label_file(config, split: str, index: int) -> None:
-    """A file list's label file is a list this reader reads; another split's string
-    labels must be ones the training label file has."""
-    data, train = config.DATA[split], config.DATA.TRAIN
+def _check_label_file(config, split: str, index: int, path: str, source: str) -> None:
+    """A file list's labels: a list file this reader reads, one label per image;
+    another split's string labels must be classes the training data has."""
+    data = config.DATA[split]
     sources = list(data.get("LABEL_SOURCES", None) or [])
-    paths = list(data.get("LABEL_PATHS", None) or [])
+    paths = [str(p) for p in data.get("LABEL_PATHS", None) or []]
     if index >= min(len(sources), len(paths)) or sources[index] != "disk_filelist":
         return
     key = f"config.DATA.{split}.LABEL_PATHS[{index}]"
-    labels = _label_values(key, str(paths[index]))
-    train_paths = list(train.get("LABEL_PATHS", None) or [])
-    if split == "TRAIN" or index >= len(train_paths):
-        return
-    if len(labels) and isinstance(labels[0], str):
-        numbered_by_training_labels(
-            labels,
-            _label_values(
-                f"config.DATA.TRAIN.LABEL_PATHS[{index}]", train_paths[index]
-            ),
+    if not os.path.isfile(paths[index]):
+        raise ConfigError(
             key,
-            str(paths[index]),
-            str(train_paths[index]),
+            paths[index],
+            "is not a file: a disk_filelist label source reads a list",
+            "a .npy of one label per listed image, or a .txt/.csv list with labels "
+            "(which serves as DATA_PATHS too)",
         )
+    check_suffix(key, paths[index])
+    try:
+        labels = read_label_values(paths[index])
+    except ValueError as error:
+        raise ConfigError(key, paths[index], str(error).split(": ", 1)[-1]) from None
+    if source in LIST_SOURCES and len(labels) != len(_list_entries(path)):
+        raise ConfigError(
+            key,
+            paths[index],
+            f"has {len(labels)} labels for the {len(_list_entries(path))} images of "
+            f"{path}",
+            "one label per listed image, in the list's order",
+        )
+    training = training_classes(config, index) if split != "TRAIN" else None
+    if training is not None and len(labels) and isinstance(labels[0], str):
+        numbered_by_training_labels(labels, training, key, paths[index])
 
 
 def check_data(config) -> None:
@@ -337,7 +363,8 @@ def check_data(config) -> None:
                         key,
                         path,
                         f"is a file; data source {source!r} reads a folder",
-                        "use disk_filelist for a file list",
+                        f"for a file list, set config.DATA.{split}.DATA_SOURCES="
+                        f"[disk_filelist]: it reads {LAYOUTS}",
                     )
                 classes = _check_folder(key, path, source)
                 train = training_folder(config, split, path)
@@ -359,7 +386,7 @@ def check_data(config) -> None:
             )
             _check_limit(config, split, path, source, entries)
             _check_decodable(key, path, source, classes, reading_of(config, split))
-            _check_label_file(config, split, index)
+            _check_label_file(config, split, index, path, source)
             if split == "TRAIN":
                 _check_batch(config, path, source, entries)
                 if classes:

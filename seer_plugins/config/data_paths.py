@@ -3,8 +3,10 @@
 `config=pretrain/seer_tiny config.DATA.TRAIN.DATA_PATHS=[my_folder]` used to train on
 VISSL's synthetic noise (the source stays `synthetic`, which ignores paths) and exit
 0. A path given to a synthetic source now selects the source that reads it: a folder
--> `disk_folder`, a file (a list of image paths, `.npy` or text) -> `disk_filelist`.
-Synthetic label sources follow the same way. The synthetic source's `DATA_LIMIT`
+-> `disk_folder`, a file (a list of image paths, `.npy`, `.txt` or `.csv`) ->
+`disk_filelist`. Synthetic label sources follow the same way, and so does a
+`disk_folder` label source beside a file list (VISSL asserts the two are one
+source). The synthetic source's `DATA_LIMIT`
 (how many noise images it makes) does not carry over to real data unless the command
 line sets it: every image is used.
 
@@ -21,7 +23,9 @@ from seer_plugins.config.derived import used_splits
 from seer_plugins.errors import ConfigError
 
 SYNTHETIC = "synthetic"
-FILE_LIST_SUFFIXES = (".npy", ".txt", ".csv", ".lst")
+# The file lists data sources read (seer_plugins.data.file_lists).
+TEXT_LIST_SUFFIXES = (".txt", ".csv")
+FILE_LIST_SUFFIXES = (".npy", *TEXT_LIST_SUFFIXES)
 
 
 def source_for(path: str) -> str:
@@ -68,6 +72,7 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
         sources = list(data.get("DATA_SOURCES", None) or [])
         if SYNTHETIC in sources:
             _follow_synthetic(data, key, paths, sources, command_line_keys, split)
+        _follow_list_labels(data, key, paths)
         sources = list(data.DATA_SOURCES)
         names = list(data.get("DATASET_NAMES", None) or [])
         if len(names) == len(paths):
@@ -86,6 +91,38 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
             # VISSL looks label paths up by dataset name in its catalog when
             # LABEL_PATHS is empty, and fails for a name it does not know.
             data.LABEL_PATHS = list(paths)
+
+
+def _follow_list_labels(data, key, paths) -> None:
+    """A `disk_folder` label source beside a `disk_filelist` data source (VISSL
+    asserts they are the same source) reads the labels from a list instead; a text
+    list (.txt, .csv), which carries its labels or its images' folder names, is its
+    own label list unless LABEL_PATHS names a file."""
+    sources = list(data.get("DATA_SOURCES", None) or [])
+    labels = list(data.get("LABEL_SOURCES", None) or [])
+    if len(labels) != len(sources) or len(sources) != len(paths):
+        return
+    label_paths = [str(p) for p in data.get("LABEL_PATHS", None) or []]
+    label_paths += [""] * (len(paths) - len(label_paths))
+    switched = []
+    for i, (source, label) in enumerate(zip(sources, labels, strict=True)):
+        if source != "disk_filelist" or label != "disk_folder":
+            continue
+        labels[i] = "disk_filelist"
+        text_list = paths[i].lower().endswith(TEXT_LIST_SUFFIXES)
+        if text_list and not Path(label_paths[i]).is_file():
+            label_paths[i] = paths[i]
+        switched.append(i)
+    if switched:
+        data.LABEL_SOURCES = labels
+        data.LABEL_PATHS = label_paths
+        logging.warning(
+            "%s.LABEL_SOURCES: disk_filelist for the file list(s) %s (was "
+            "disk_folder, which reads a folder); labels from LABEL_PATHS=%s",
+            key,
+            [paths[i] for i in switched],
+            [label_paths[i] for i in switched],
+        )
 
 
 def _follow_synthetic(data, key, paths, sources, command_line_keys, split) -> None:

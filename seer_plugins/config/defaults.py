@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seer_plugins.config.keys import lookup
 from seer_plugins.config.paths import plugin_defaults_dir
+from seer_plugins.errors import ConfigError
 
 PRIMARY_CONFIG = "seer_defaults"
 
@@ -107,20 +108,33 @@ def plugin_section(config: Mapping, dotted: str, within: str = "") -> dict:
     Args:
         within: where `config` sits in a whole config (`MODEL` for `config.MODEL`).
     """
-    return _merged(
-        plugin_default(_joined(within, dotted)),
-        lookup(config, dotted, default=None) or {},
-    )
+    defaults = plugin_default(_joined(within, dotted))
+    given = lookup(config, dotted, default=None) or {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(
+            f"config.{_joined(within, dotted)}",
+            given,
+            "is not a mapping of keys",
+            f"its keys: {sorted(defaults)}",
+        )
+    return _merged(defaults, given, f"config.{_joined(within, dotted)}")
 
 
 def _joined(within: str, dotted: str) -> str:
     return f"{within}.{dotted}" if within else dotted
 
 
-def _merged(defaults: dict, given: Mapping) -> dict:
+def _merged(defaults: dict, given: Mapping, where: str) -> dict:
     for key, value in given.items():
+        if isinstance(defaults.get(key), dict) and not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{where}.{key}",
+                value,
+                "is not a mapping of keys",
+                f"its keys: {sorted(defaults[key])}",
+            )
         if isinstance(value, Mapping) and isinstance(defaults.get(key), dict):
-            value = _merged(defaults[key], value)
+            value = _merged(defaults[key], value, f"{where}.{key}")
         defaults[key] = value
     return defaults
 

@@ -20,6 +20,7 @@ from hydra.errors import (
 )
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
+from seer_plugins.config.keys import lookup
 from seer_plugins.config.paths import DEFAULTS_FOLDER, configs_dir
 from seer_plugins.config.unknown_keys import unknown_key_error
 from seer_plugins.errors import ConfigError
@@ -105,8 +106,28 @@ def _failed_override(error: ConfigCompositionException, overrides, defaults):
             key, value, "no such config group", f"{hint}see seer train --list"
         )
     if key.startswith(f"{GROUP_ROOT}."):
-        return unknown_key_error(key[len(GROUP_ROOT) + 1 :], value, defaults())
+        path, tree = key[len(GROUP_ROOT) + 1 :], defaults()
+        # A known section given a mapping: the mapping names a key it lacks.
+        node = lookup(tree, path, default=None)
+        given = _override_mapping(overrides, key)
+        unknown = [k for k in given if k not in node] if isinstance(node, dict) else []
+        if unknown:
+            return unknown_key_error(f"{path}.{unknown[0]}", given[unknown[0]], tree)
+        return unknown_key_error(path, value, tree)
     return None
+
+
+def _override_mapping(overrides: Sequence[str], key: str) -> dict:
+    """The mapping an override of `key` gives (`KEY={a: 1}`), else {}."""
+    for override in overrides:
+        if override.partition("=")[0].lstrip("+") != key:
+            continue
+        try:
+            value = OverridesParser.create().parse_overrides([override])[0].value()
+        except Exception:  # malformed: reported by the other translations
+            return {}
+        return dict(value) if isinstance(value, dict) else {}
+    return {}
 
 
 def _bad_syntax(overrides: Sequence[str]) -> ConfigError | None:

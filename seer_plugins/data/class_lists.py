@@ -12,15 +12,17 @@ numbers, and every other split maps its images by class name:
   (:func:`check_known_classes`, by the launcher's preflight and by the demo).
 
 File lists whose labels are strings are numbered the same way, by the training
-split's label file (:func:`numbered_by_training_labels`, applied to VISSL's label
-loading by :mod:`seer_plugins.patches.label_files`).
+data's classes: its label list's, or its folder's (:func:`training_classes`,
+applied to VISSL's label loading by :mod:`seer_plugins.patches.label_files`).
 """
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from torchvision.datasets.folder import find_classes
 
+from seer_plugins.data.file_lists import is_text_list, read_labels
 from seer_plugins.errors import ConfigError
 
 
@@ -80,13 +82,49 @@ def numbered_by_training_classes(
     return renumbered, train_classes, class_to_idx
 
 
+@dataclass(frozen=True)
+class TrainingClasses:
+    """The class names that number every split's labels, and where they are from."""
+
+    names: list[str]
+    source: str  # the training folder or label file
+    what: str  # "training folder" | "training label file"
+
+
+def training_classes(cfg, index: int) -> TrainingClasses | None:
+    """The training data's class names for data source `index`: its label list's
+    (sorted, as VISSL numbers them), else its folder's; None when neither is known."""
+    train = cfg["DATA"]["TRAIN"]
+    label_sources = list(train.get("LABEL_SOURCES", None) or [])
+    label_paths = [str(p) for p in train.get("LABEL_PATHS", None) or []]
+    data_paths = [str(p) for p in train.get("DATA_PATHS", None) or []]
+    if (
+        index < min(len(label_sources), len(label_paths))
+        and label_sources[index] == "disk_filelist"
+        and os.path.isfile(label_paths[index])
+    ):
+        labels = read_label_values(label_paths[index])
+        names = sorted({str(label) for label in labels})
+        return TrainingClasses(names, label_paths[index], "training label file")
+    if index < len(data_paths) and os.path.isdir(data_paths[index]):
+        return TrainingClasses(
+            find_classes(data_paths[index])[0], data_paths[index], "training folder"
+        )
+    return None
+
+
+def read_label_values(path: str):
+    """The labels of a label file: a `.npy` array, or a text list's label column."""
+    if is_text_list(path):
+        return read_labels(path)
+    return np.load(path, mmap_mode="r", allow_pickle=True)
+
+
 def numbered_by_training_labels(
-    labels, train_labels, key: str, path: str, train_path: str
+    labels, training: TrainingClasses, key: str, path: str
 ) -> np.ndarray:
-    """String `labels` as indices into the sorted names of `train_labels` (what
-    VISSL gives the training split's own labels)."""
-    names = sorted({str(label) for label in train_labels})
-    index = {name: i for i, name in enumerate(names)}
+    """String `labels` as indices into the training classes' names."""
+    index = {name: i for i, name in enumerate(training.names)}
     given = {str(label) for label in labels}
-    check_known_classes(key, path, given, index, train_path, "training label file")
+    check_known_classes(key, path, given, index, training.source, training.what)
     return np.array([index[str(label)] for label in labels], dtype=np.int64)

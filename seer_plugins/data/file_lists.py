@@ -8,6 +8,8 @@ A list names images by path, and may give each a label:
   skipped;
 - `.csv`: `path,label` rows, or `path` alone; a first row `path,label` is a header.
 
+An image a text list gives no label takes its folder's name (`.../<class>/<image>`).
+
 `disk_filelist` reads all three as `DATA_PATHS` (the robust dataset of
 :mod:`seer_plugins.data.robust_images`) and as `LABEL_PATHS`
 (:mod:`seer_plugins.patches.label_files`); the launcher's preflight refuses any
@@ -20,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from seer_plugins.config.data_paths import FILE_LIST_SUFFIXES as SUFFIXES
+from seer_plugins.config.data_paths import TEXT_LIST_SUFFIXES as TEXT_SUFFIXES
 from seer_plugins.errors import ConfigError
 
-SUFFIXES = (".npy", ".txt", ".csv")
-TEXT_SUFFIXES = (".txt", ".csv")
 LAYOUTS = (
     "a .npy array of paths, a .txt (one path a line, or path<TAB>label) or a .csv "
     "(path,label)"
@@ -72,16 +74,19 @@ def read_paths(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """The labels of a `.txt` or `.csv` list.
+    """The labels of a `.txt` or `.csv` list; an image listed without one takes
+    its folder's name (`.../<class>/<image>`), as `seer split` reads it.
 
     Raises:
-        ValueError: a line without a label.
+        ValueError: an image with neither a label nor a folder.
     """
-    entries = read_entries(path)
-    missing = [entry for entry, label in entries if label is None]
-    if missing:
-        raise ValueError(
-            f"{path}: {len(missing)} of {len(entries)} lines have no label (e.g. "
-            f"{missing[0]!r}): write path<TAB>label (.txt) or path,label (.csv)"
-        )
-    return np.array([label for _, label in entries])
+    labels = []
+    for entry, label in read_entries(path):
+        label = label or Path(entry).parent.name
+        if not label:
+            raise ValueError(
+                f"{path}: {entry!r} has no label: write path<TAB>label (.txt) or "
+                "path,label (.csv), or keep images in class-named folders"
+            )
+        labels.append(label)
+    return np.array(labels)

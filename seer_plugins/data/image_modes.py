@@ -7,10 +7,12 @@ in this order:
 
 1. **Orientation**: the EXIF orientation tag is applied (a phone photo tagged
    "rotate 90" is read upright).
-2. **Bands**: a TIFF with more than three bands (R, G, B, NIR) keeps its first
-   three, or the ones `DATA.<split>.SEER_BANDS` names; a fourth band flagged as
-   alpha is a band like the others, not composited. Elsewhere (PNG, GIF, WebP)
-   alpha is transparency: the image is composited over white.
+2. **Bands**: the ones `DATA.<split>.SEER_BANDS` names, in any image of several
+   bands (a one-band image with another selection than [0, 0, 0] is refused);
+   without a selection a TIFF with more than three bands (R, G, B, NIR) keeps its
+   first three: a fourth band flagged as alpha is a band like the others, not
+   composited. Elsewhere (PNG, GIF, WebP) alpha is transparency: the image is
+   composited over white.
 3. **Intensity** of images wider than 8 bits (integer `I;16*` and `I`, float `F`),
    mapped to 0..255 as `DATA.<split>.SEER_INTENSITY.mode` says:
    - `dtype` (the default): integers from their type's range (16-bit: 0..65535,
@@ -44,6 +46,11 @@ TRANSPARENT_MODES = ("RGBA", "LA", "PA")
 # Wider than 8 bits: scaled by SEER_INTENSITY.
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 EXIF_ORIENTATION = 0x0112
+# What a conversion says of an image that loses contrast: over 1% of its values
+# outside the range (clipped), or all of them in its lowest quarter.
+CLIPPED_SHARE = 0.01
+CLIPPED = "values outside the range clipped"
+DIM = "its values in the lowest quarter"
 # TIFF tags: bits per sample, sample format (1 unsigned, 2 signed, 3 float).
 BITS_PER_SAMPLE, SAMPLE_FORMAT = 258, 339
 
@@ -118,7 +125,12 @@ def read_rgb(img: Image.Image, reading: Reading) -> tuple[Image.Image, str | Non
         img = ImageOps.exif_transpose(img)
         done.append(f"EXIF orientation {orientation} applied")
     bands, mode = img.getbands(), img.mode
-    if is_tiff and (len(bands) > 3 or reading.bands):
+    if len(bands) == 1 and set(reading.bands) - {0}:
+        raise ValueError(
+            f"{BANDS_KEY}={list(reading.bands)} names a band the image lacks: it has "
+            f"1 ({mode})"
+        )
+    if (reading.bands and len(bands) > 1) or (is_tiff and len(bands) > 3):
         chosen = reading.bands or (0, 1, 2)
         if max(chosen) >= len(bands):
             raise ValueError(
@@ -127,7 +139,7 @@ def read_rgb(img: Image.Image, reading: Reading) -> tuple[Image.Image, str | Non
             )
         split = img.split()
         img = Image.merge("RGB", [split[i].convert("L") for i in chosen])
-        done.append(f"TIFF bands {list(chosen)} of {len(bands)} as RGB")
+        done.append(f"bands {list(chosen)} of {len(bands)} as RGB")
     elif mode in WIDE_MODES:
         img, how = _scaled(img, reading, storage)
         done.append(how)
@@ -176,7 +188,13 @@ def _scaled(img: Image.Image, reading: Reading, storage) -> tuple[Image.Image, s
     span = high - low
     scaled = (values - low) * (255.0 / span) if span > 0 else values * 0.0
     gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(gray, "L"), f"{how} to 0..255"
+    how = f"{how} to 0..255"
+    # Said, so the data's loss of contrast is not silent (the preflight advises).
+    if np.mean((scaled < -0.5) | (scaled > 255.5)) > CLIPPED_SHARE:
+        how = f"{how}, {CLIPPED}"
+    elif gray.max() < 64:
+        how = f"{how}, {DIM}"
+    return Image.fromarray(gray, "L"), how
 
 
 def _over_white(img: Image.Image) -> Image.Image:

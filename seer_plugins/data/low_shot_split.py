@@ -23,7 +23,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
 from seer_plugins.checkpoints.atomic import write_text_atomically
-from seer_plugins.data.file_lists import read_entries
+from seer_plugins.data.file_lists import read_entries, read_labels
 from seer_plugins.errors import ConfigError, OneLineArgumentParser
 
 
@@ -70,20 +70,14 @@ def list_image_folder(root: str | os.PathLike) -> list[LabelledImage]:
 def read_file_list(path: str | os.PathLike) -> list[LabelledImage]:
     """A `.txt` or `.csv` file list (:mod:`seer_plugins.data.file_lists`); an image
     listed without a label takes the name of its parent folder (`.../<class>/<image>`)."""
-    images = []
-    for number, (entry, label) in enumerate(read_entries(path), start=1):
-        if label is None:
-            label = Path(entry).parent.name
-            if not label:
-                raise ValueError(
-                    f"{path}: entry {number}, {entry!r}, has no label: write "
-                    "`path<TAB>label` (.txt) or `path,label` (.csv), or keep images "
-                    "in class-named folders"
-                )
-        images.append(LabelledImage(entry, label, entry))
-    if not images:
+    entries = [entry for entry, _ in read_entries(path)]
+    if not entries:
         raise ValueError(f"file list {path} names no images")
-    return images
+    labels = read_labels(path)
+    return [
+        LabelledImage(entry, str(label), entry)
+        for entry, label in zip(entries, labels, strict=True)
+    ]
 
 
 def list_images(source: str | os.PathLike) -> list[LabelledImage]:

@@ -50,18 +50,19 @@ def run_script(script, args, cwd, timeout=600):
     return result.returncode, result.stdout
 
 
-def knn_results(train, val, folder, k: int, overrides=()) -> dict:
-    """`seer_knn` through the launcher (in this process) from a randomly initialised
-    digits trunk: its knn_results.json (k nearest of `train`, avgpool features).
-    Random features tell images apart by what they look like: what these tests ask."""
+def knn_results(train, val, folder, k: int) -> tuple[dict, str]:
+    """`seer_knn` through the launcher, in a fresh process, from a randomly
+    initialised digits trunk: (its knn_results.json, the launcher's output); k
+    nearest of `train`, avgpool features. Random features tell images apart by what
+    they look like: what these tests ask."""
     import json
 
-    from seer_plugins.apps.launcher import main as launch
     from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
 
     folder = Path(folder)
     init = write_init_checkpoint(["config=pretrain/demo_digits"], folder / "init.torch")
-    launch(
+    rc, output = run_script(
+        LAUNCHER,
         [
             "config=benchmark/knn/digits",
             f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={init}",
@@ -70,12 +71,14 @@ def knn_results(train, val, folder, k: int, overrides=()) -> dict:
             "config.METERS.accuracy_list_meter.topk_values=[1]",
             f"config.NEAREST_NEIGHBOR.TOPK={k}",
             f"config.CHECKPOINT.DIR={folder / 'knn'}",
-            *overrides,
-        ]
+        ],
+        cwd=folder,
+        timeout=300,
     )
-    return json.loads((folder / "knn" / "knn_results.json").read_text())
+    assert rc == 0, output[-3000:]
+    return json.loads((folder / "knn" / "knn_results.json").read_text()), output
 
 
 def knn_top1(train, val, folder, k: int) -> float:
     """:func:`knn_results`' top-1 on the avgpool features."""
-    return knn_results(train, val, folder, k)["layers"]["avgpool"]["top1"]
+    return knn_results(train, val, folder, k)[0]["layers"]["avgpool"]["top1"]

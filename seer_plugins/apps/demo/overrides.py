@@ -6,6 +6,9 @@ transform to the image side of a folder, the accuracy meter to its number of cla
 from pathlib import Path
 
 from seer_plugins.config.overrides import override
+from seer_plugins.errors import ConfigError
+
+PRETRAIN_CONFIG = "pretrain/demo_digits"
 
 # The configs' image side (digits at 32x32); another side is set by size_overrides.
 CONFIG_IMAGE_SIZE = 32
@@ -87,3 +90,25 @@ def topk_overrides(data: Path) -> list[str]:
     if len(folder.class_images(data / "train")) >= TOP_K:
         return []
     return ["config.METERS.accuracy_list_meter.topk_values=[1]"]
+
+
+def reading_overrides(intensity: str | None) -> list[str]:
+    """`--intensity dtype | minmax | window:LOW:HIGH` as the SEER_INTENSITY of both
+    splits ([] without it: the defaults)."""
+    if not intensity:
+        return []
+    mode, *bounds = intensity.split(":")
+    if mode in ("dtype", "minmax") and not bounds:
+        setting = f"{{mode: {mode}}}"
+    elif mode == "window" and len(bounds) == 2:
+        setting = f"{{mode: window, low: {bounds[0]}, high: {bounds[1]}}}"
+    else:
+        raise ConfigError(
+            "--intensity",
+            intensity,
+            "is not a reading of images",
+            "dtype, minmax, or window:LOW:HIGH (e.g. window:-1000:400)",
+        )
+    return [
+        f"config.DATA.{split}.SEER_INTENSITY={setting}" for split in ("TRAIN", "TEST")
+    ]

@@ -29,19 +29,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from seer_plugins.apps.demo.options import build_parser
 from seer_plugins.apps.demo.overrides import (
     CONFIG_IMAGE_SIZE,
+    PRETRAIN_CONFIG,
     check_sized_transforms,
     finetune_head,
+    reading_overrides,
     scaled_schedule,
     size_overrides,
     topk_overrides,
 )
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.sweep import Sweep, launcher_command
-from seer_plugins.errors import OneLineArgumentParser
 
-PRETRAIN_CONFIG = "pretrain/demo_digits"
 # protocol name in results.json -> benchmark config
 PROTOCOLS = {
     "linear": "benchmark/linear/digits",
@@ -52,7 +53,6 @@ FRACTIONS = (0.01, 0.1)
 # 1-epoch run takes ~14 s (mostly start-up); with the configs' own epochs (the
 # default) the 24 runs took 209 s (2026-12-01), 13-26 s each.
 PARALLEL_RUNS = 2
-DEFAULT_BENCHMARK_EPOCHS = None  # None: the configs' own
 RUN_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -156,6 +156,7 @@ def plan_sweeps(
     test_dir: Path | None = None,
     protocols: dict[str, str] = PROTOCOLS,
     fractions: Sequence[float] = FRACTIONS,
+    extra: Sequence[str] = (),
 ) -> dict[str, Sweep]:
     """One Sweep per protocol; all share `<out>/splits`, runs go to
     `<out>/<protocol>/<init>/<labels>/seed<seed>`. They test on `<data>/val`, or on
@@ -174,6 +175,7 @@ def plan_sweeps(
             "config.DATA.TRAIN.DROP_LAST=false",
             *size_overrides("benchmark", image_size),
             *topk_overrides(data),
+            *extra,
         ]
         benchmark = compose([f"config={config}", *overrides])
         check_sized_transforms(benchmark, "benchmark")
@@ -241,54 +243,6 @@ def run_benchmarks(sweeps: dict[str, Sweep], parallel: int = PARALLEL_RUNS) -> i
     return failed
 
 
-def build_parser() -> OneLineArgumentParser:
-    parser = OneLineArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="Rerunning the same command resumes: finished stages are skipped.",
-    )
-    parser.add_argument(
-        "--data",
-        metavar="DIR",
-        help="your images: DIR/<class>/<image> (20%% of each class become val, "
-        "seeded) or DIR/train/<class>/... and DIR/val/<class>/... "
-        "(default: scikit-learn's digits)",
-    )
-    parser.add_argument(
-        "--out", default="demo_output", help="output folder (default: demo_output)"
-    )
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        metavar="PX",
-        help="side of the training crops (default: digits 32; a folder's median "
-        "shorter side, a multiple of 32 in [32, 224])",
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument(
-        "--pretrain-epochs", type=int, help=f"default: {PRETRAIN_CONFIG}'s own"
-    )
-    parser.add_argument(
-        "--pretrain-seed",
-        type=int,
-        metavar="N",
-        help=f"the pretraining's config.SEED_VALUE (default: {PRETRAIN_CONFIG}'s "
-        "own, 0); the random-init trunk keeps the config's",
-    )
-    parser.add_argument(
-        "--benchmark-epochs",
-        type=int,
-        default=DEFAULT_BENCHMARK_EPOCHS,
-        help="epochs of every benchmark run, LR milestones scaled to fit "
-        "(default: the configs' own)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke test: seed 0, 1 pretraining epoch, 1 benchmark epoch",
-    )
-    return parser
-
-
 def _check_size(size: int) -> None:
     from seer_plugins.apps.demo import folder
     from seer_plugins.errors import ConfigError
@@ -323,7 +277,11 @@ def prepare_data(args, out: Path) -> tuple[Path, int]:
 
 
 def pretrain_overrides(
-    data: Path, size: int, epochs: int | None, seed: int | None = None
+    data: Path,
+    size: int,
+    epochs: int | None,
+    seed: int | None = None,
+    extra: Sequence[str] = (),
 ) -> tuple[list[str], int]:
     """Image size, seed and, when the folder holds fewer training images than one
     batch (the pretraining drops a last partial batch), a smaller batch; says how
@@ -331,7 +289,7 @@ def pretrain_overrides(
     from seer_plugins.apps.demo import folder
     from seer_plugins.config.compose import compose
 
-    overrides = size_overrides("pretrain", size)
+    overrides = [*size_overrides("pretrain", size), *extra]
     if seed is not None:
         overrides.append(f"config.SEED_VALUE={seed}")
     config = compose([f"config={PRETRAIN_CONFIG}", *overrides])
@@ -351,7 +309,8 @@ def pretrain_overrides(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(__doc__).parse_args(argv)
+    reading = reading_overrides(args.intensity)
     if args.quick:
         args.seeds, args.pretrain_epochs, args.benchmark_epochs = [0], 1, 1
     out = Path(args.out).resolve()
@@ -361,11 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data, size = prepare_data(args, out)
     extra, seed = pretrain_overrides(
-        data, size, args.pretrain_epochs, args.pretrain_seed
+        data, size, args.pretrain_epochs, args.pretrain_seed, reading
     )
     # The benchmark configs composed (and checked) before pretraining spends its
     # time: a refusal there would otherwise come after it.
-    plan_sweeps(out, data, [], args.seeds, args.benchmark_epochs, image_size=size)
+    plan_sweeps(
+        out, data, [], args.seeds, args.benchmark_epochs, image_size=size, extra=reading
+    )
     stages = {}
     stage_start = time.monotonic()
     seer = pretrain(out, data, args.pretrain_epochs, extra, seed)
@@ -373,7 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _stage("random-init checkpoint")
     checkpoints = [("seer", str(seer)), ("random", str(random_init(out, data)))]
     sweeps = plan_sweeps(
-        out, data, checkpoints, args.seeds, args.benchmark_epochs, image_size=size
+        out,
+        data,
+        checkpoints,
+        args.seeds,
+        args.benchmark_epochs,
+        image_size=size,
+        extra=reading,
     )
     _stage(f"low-shot splits in {out / 'splits'}")
     for sweep in sweeps.values():

@@ -8,12 +8,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from seer_plugins.apps.sweep import runs as runs_lib
+from seer_plugins.apps.sweep.label_sizes import LabelSize
 from seer_plugins.apps.sweep.results import final_test_accuracy
 
 
 def collect(sweeps: dict, pretrain_seed: int | None = None) -> list[dict]:
     """One record per finished run: protocol, label_fraction (the one asked for),
-    labelled_images and train_images (what it came to), init, seed, top1 and, when
+    labelled_images of train_images and labelled_fraction (what it came to), init,
+    seed, top1 and, when
     given, the pretraining's seed (which made the "seer" trunk; `seed` is the label
     split's and the benchmark run's)."""
     records = []
@@ -28,6 +30,7 @@ def collect(sweeps: dict, pretrain_seed: int | None = None) -> list[dict]:
                     "label_fraction": spec.labels.fraction,
                     "labelled_images": size.images if size else None,
                     "train_images": size.of if size else None,
+                    "labelled_fraction": round(size.fraction, 4) if size else None,
                     "init": spec.checkpoint,
                     "seed": spec.seed,
                     "top1": final_test_accuracy(spec.run_dir).top1,
@@ -57,17 +60,17 @@ def format_table(records: list[dict]) -> str:
     """Mean ± std per protocol, label fraction and init; `labelled` says what the
     fraction came to on this folder (a small folder's "1%" may be 6%)."""
     labelled = {
-        r["label_fraction"]: f"{r['labelled_images']:,} of {r['train_images']:,}"
+        r["label_fraction"]: LabelSize(r["labelled_images"], r["train_images"]).text()
         for r in records
         if r.get("labelled_images") is not None
     }
     lines = [
-        f"{'protocol':<10}{'labels':>8}{'labelled':>16}{'init':>8}   top-1 (%)"
+        f"{'protocol':<10}{'labels':>8}{'labelled':>22}{'init':>8}   top-1 (%)"
         "      seeds",
     ]
     for (protocol, fraction, init), (mean, std, n) in summarize(records).items():
         lines.append(
-            f"{protocol:<10}{fraction:>8.0%}{labelled.get(fraction, ''):>16}"
+            f"{protocol:<10}{fraction:>8.0%}{labelled.get(fraction, ''):>22}"
             f"{init:>8}   {mean:6.2f} ± {std:5.2f}   {n}"
         )
     return "\n".join(lines)

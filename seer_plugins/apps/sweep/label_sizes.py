@@ -85,6 +85,18 @@ def duplicates(subsets: Iterable[Subset], total: int) -> list[tuple[Subset, Subs
     return pairs
 
 
+def nearer_named(first: Subset, second: Subset, total: int) -> tuple[Subset, Subset]:
+    """(kept, dropped) of two subsets that label the same images: the one whose
+    asked-for fraction is nearer the true one is kept (the first, if neither asked)."""
+    true = first.size(total).fraction
+
+    def distance(subset: Subset) -> float:
+        asked = subset.spec.labels.fraction
+        return abs(asked - true) if asked is not None else float("inf")
+
+    return (second, first) if distance(second) < distance(first) else (first, second)
+
+
 def refuse_duplicate(kept: Subset, duplicate: Subset, folder: str, total: int):
     """The sweep's one line for two rows that label the same images."""
     size = duplicate.size(total)
