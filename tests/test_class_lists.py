@@ -12,7 +12,12 @@ from seer_plugins import compose
 from seer_plugins.checks.data_files import check_data
 from seer_plugins.errors import ConfigError
 
-COLOURS = {"apple": (220, 30, 30), "banana": (230, 220, 40), "cherry": (60, 20, 160)}
+COLOURS = {
+    "apple": (220, 30, 30),
+    "banana": (230, 220, 40),
+    "cherry": (60, 20, 160),
+    "durian": (40, 160, 60),
+}
 
 
 def _fruit(root, split: str, names, count: int) -> None:
@@ -167,3 +172,19 @@ def test_a_val_label_list_is_numbered_by_the_training_folders_classes(fruit, tmp
     )
     check_data(config)
     assert _labels(config, "TEST") == {"banana": 1, "cherry": 2}
+
+
+def test_a_sweep_refuses_a_val_class_train_lacks(fruit, tmp_path, capsys):
+    from seer_plugins import cli
+    from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
+
+    _fruit(tmp_path, "val", ["banana", "durian"], 2)
+    init = write_init_checkpoint(["config=pretrain/demo_digits"], tmp_path / "i.torch")
+    overrides = _overrides(fruit, val=tmp_path / "val")
+    argv = ["sweep", "--config=benchmark/linear/digits", f"--checkpoint=r={init}"]
+    argv += [f"--out={tmp_path / 'out'}", "--", *overrides[1:]]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: config.DATA.TEST.DATA_PATHS[0]=") and "'durian'" in err
+    )

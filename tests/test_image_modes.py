@@ -211,3 +211,48 @@ def test_a_reading_setting_of_the_wrong_shape_is_one_line(override, message):
     with pytest.raises(ConfigError) as error:
         compose(["config=pretrain/seer_tiny", override])
     assert message in str(error.value)
+
+
+def test_a_folder_of_every_kind_reads_and_is_reported_kind_by_kind(tmp_path, capsys):
+    """The new user's folder: phone JPEGs, float TIFFs, 16-bit PNGs, 4-band TIFFs
+    and int32 TIFFs in each class; sampled across kinds, each said once."""
+    root = tmp_path / "mixed"
+    for name, reverse in (("left", False), ("right", True)):
+        folder = root / "train" / name
+        folder.mkdir(parents=True)
+        for i in range(2):
+            photo = Image.fromarray(_ramp(255, np.uint8, reverse)).convert("RGB")
+            exif = photo.getexif()
+            exif[0x0112] = 6
+            photo.save(folder / f"a_phone{i}.jpg", exif=exif)
+            Image.fromarray(_ramp(1.0, np.float32, reverse)).save(
+                folder / f"b_f{i}.tif"
+            )
+            Image.fromarray(_ramp(4095, np.uint16, reverse)).save(
+                folder / f"c_ct{i}.png"
+            )
+            bands = np.stack([_ramp(255, np.uint8, reverse)] * 4, axis=-1)
+            Image.fromarray(bands, "RGBA").save(folder / f"d_nir{i}.tif")
+    config = compose(
+        [
+            "config=pretrain/seer_tiny",
+            f"config.DATA.TRAIN.DATA_PATHS=[{root / 'train'}]",
+            "config.DATA.TRAIN.DATA_LIMIT=-1",
+            "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
+        ]
+    )
+    check_data(config)
+    out = capsys.readouterr().out
+    for kind in (
+        "EXIF orientation 6 applied",
+        "F (float, taken as 0..1,) scaled from 0..1 to 0..255",
+        "I;16 (16-bit) scaled from 0..65535 to 0..255",
+        "bands [0, 1, 2] of 4 as RGB",
+    ):
+        assert kind in out, out
+    source = config.DATA.TRAIN.DATA_SOURCES[0]
+    dataset = SeerRobustDiskDataset(config, source, str(root / "train"), "TRAIN", "m")
+    for index in range(len(dataset)):
+        image, ok = dataset[index]
+        pixels = np.asarray(image)
+        assert ok and pixels.max() > pixels.min(), dataset.image_dataset.samples[index]
