@@ -4,7 +4,7 @@ and labels; any other file is refused at preflight, in one line."""
 
 import numpy as np
 import pytest
-from launch_helpers import LAUNCHER, run_script
+from launch_helpers import pretrain_tiny
 from PIL import Image
 from vissl.data import build_dataset
 
@@ -117,19 +117,15 @@ def test_pretraining_reads_a_txt_list(tmp_path, images):
     """The issue's case: the preflight passed, then VISSL failed after building the
     model: `Reading from .txt is not supported yet`."""
     listed = _listed(tmp_path, images, ".txt", labels=False)
-    rc, output = run_script(
-        LAUNCHER,
+    rc, output = pretrain_tiny(
+        tmp_path,
         [
-            "config=pretrain/seer_tiny",
-            f"config.CHECKPOINT.DIR={tmp_path / 'run'}",
             "config.DATA.TRAIN.DATA_SOURCES=[disk_filelist]",
             f"config.DATA.TRAIN.DATA_PATHS=[{listed}]",
             "config.DATA.TRAIN.DATA_LIMIT=-1",
             "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
             "config.OPTIMIZER.num_epochs=1",
         ],
-        cwd=tmp_path,
-        timeout=300,
     )
     assert rc == 0, output[-3000:]
     assert list((tmp_path / "run").glob("model_final_checkpoint_phase*.torch"))

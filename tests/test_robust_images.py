@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from launch_helpers import LAUNCHER, run_script
+from launch_helpers import pretrain_tiny
 from PIL import Image
 from vissl.data import DATASET_SOURCE_MAP
 
@@ -97,11 +97,9 @@ def test_vissl_sources_replace_unreadable_images(image_root, tmp_path, source, c
 @pytest.mark.slow
 def test_training_on_a_folder_of_bad_images(image_root, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    rc, output = run_script(
-        LAUNCHER,
+    rc, output = pretrain_tiny(
+        tmp_path,
         [
-            "config=pretrain/seer_tiny",
-            f"config.CHECKPOINT.DIR={tmp_path / 'checkpoints'}",
             "config.DATA.TRAIN.DATA_SOURCES=[disk_folder]",
             "config.DATA.TRAIN.DATASET_NAMES=[bad_images]",
             f"config.DATA.TRAIN.DATA_PATHS=[{image_root}]",
@@ -115,8 +113,6 @@ def test_training_on_a_folder_of_bad_images(image_root, tmp_path, monkeypatch):
             # checks replacing and counting, the budget is tested elsewhere.
             "config.DATA.TRAIN.MAX_BAD_IMAGE_FRACTION=1.0",
         ],
-        cwd=tmp_path,
-        timeout=300,
     )
     assert rc == 0, output[-4000:]
     for epoch in (0, 1):

@@ -50,6 +50,16 @@ def run_script(script, args, cwd, timeout=600):
     return result.returncode, result.stdout
 
 
+def pretrain_tiny(folder, data_overrides, timeout=300) -> tuple[int, str]:
+    """`config=pretrain/seer_tiny` through the launcher in a fresh process, on the
+    data `data_overrides` give, into `folder/run`; returns (rc, output)."""
+    folder = Path(folder)
+    overrides = ["config=pretrain/seer_tiny", f"config.CHECKPOINT.DIR={folder / 'run'}"]
+    return run_script(
+        LAUNCHER, [*overrides, *data_overrides], cwd=folder, timeout=timeout
+    )
+
+
 def knn_results(train, val, folder, k: int) -> tuple[dict, str]:
     """`seer_knn` through the launcher, in a fresh process, from a randomly
     initialised digits trunk: (its knn_results.json, the launcher's output); k
