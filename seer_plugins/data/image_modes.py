@@ -28,6 +28,7 @@ in this order:
 the launcher's preflight can report the data's conversions before training.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,6 +105,7 @@ def reading_of(config, split: str) -> Reading:
     return Reading(mode, low, high, tuple(bands))
 
 
+@functools.cache
 def default_reading() -> Reading:
     """The reading of a config that sets nothing (the defaults files')."""
     return reading_of({}, "TRAIN")
