@@ -149,3 +149,47 @@ def test_a_folder_label_source_follows_a_list_and_counts_are_checked(tmp_path, i
     np.save(labels, np.array(["cat"] * 3))
     with pytest.raises(ConfigError, match="has 3 labels for the 8 images of"):
         check_data(compose([*overrides, f"config.DATA.TRAIN.LABEL_PATHS=[{labels}]"]))
+
+
+def _csv(path, rows, header="path,label"):
+    path.write_text("".join(f"{line}\n" for line in [header, *rows]))
+    return path
+
+
+def test_a_benchmark_trains_on_a_list_and_tests_on_a_folder(tmp_path, images):
+    """The training list numbers the classes (its names: cat, dog), its count sizes
+    the classifier, and a val folder without 'cat' is numbered by it."""
+    train = _csv(
+        tmp_path / "train.csv",
+        [f"{p},{name}" for name, paths in images.items() for p in paths],
+        header="filename,class",  # a header of other names is one too
+    )
+    val = tmp_path / "val"
+    (val / "dog").mkdir(parents=True)
+    Image.open(images["dog"][0]).save(val / "dog" / "d.png")
+    overrides = [
+        "config=benchmark/knn/digits",
+        "config.DATA.TRAIN.DATA_SOURCES=[disk_filelist]",
+        f"config.DATA.TRAIN.DATA_PATHS=[{train}]",
+        f"config.DATA.TEST.DATA_PATHS=[{val}]",
+        "config.METERS.accuracy_list_meter.topk_values=[1]",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
+    ]
+    config = compose(overrides)
+    # torchvision_dataset (seer_low_shot's labels) asked the list for get_labels().
+    assert config.DATA.TRAIN.LABEL_SOURCES == ["disk_filelist"]
+    assert config.DATA.NUM_CLASSES == 2  # the list's classes, not 10
+    check_data(config)
+    for split, expected in (("TRAIN", [0] * 4 + [1] * 4), ("TEST", [1])):
+        dataset = build_dataset(config, split)
+        dataset.load_labels()
+        assert list(np.asarray(dataset.label_objs[0]).ravel()) == expected, split
+    # A low-shot split file is read by seer_low_shot only: not silently ignored.
+    split_file = tmp_path / "split.txt"
+    split_file.write_text("0.png\n")
+    with pytest.raises(ConfigError, match="reads no split file"):
+        check_data(
+            compose(
+                [*overrides, f"++config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE={split_file}"]
+            )
+        )

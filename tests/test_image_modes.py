@@ -245,7 +245,7 @@ def test_a_folder_of_every_kind_reads_and_is_reported_kind_by_kind(tmp_path, cap
     out = capsys.readouterr().out
     for kind in (
         "EXIF orientation 6 applied",
-        "F (float, taken as 0..1,) scaled from 0..1 to 0..255",
+        "F (float) scaled from 0..1 to 0..255",
         "I;16 (16-bit) scaled from 0..65535 to 0..255",
         "bands [0, 1, 2] of 4 as RGB",
     ):
@@ -256,3 +256,31 @@ def test_a_folder_of_every_kind_reads_and_is_reported_kind_by_kind(tmp_path, cap
         image, ok = dataset[index]
         pixels = np.asarray(image)
         assert ok and pixels.max() > pixels.min(), dataset.image_dataset.samples[index]
+
+
+def test_unreadable_samples_are_said_and_half_of_them_refused(tmp_path, capsys):
+    train = tmp_path / "train"
+    for name in ("a", "b"):
+        (train / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(_ramp(4095, np.uint16)).save(train / name / f"{i}.png")
+    (train / "a" / "9.png").write_text("not an image")  # one of nine
+    overrides = [
+        "config=pretrain/seer_tiny",
+        f"config.DATA.TRAIN.DATA_PATHS=[{train}]",
+        "config.DATA.TRAIN.DATA_LIMIT=-1",
+        "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
+    ]
+    check_data(compose(overrides))
+    assert "1 of 9 sampled images cannot be read, replaced" in capsys.readouterr().out
+    # A band selection one-band images lack: every image, refused with the setting.
+    with pytest.raises(ConfigError) as error:
+        check_data(compose([*overrides, "config.DATA.TRAIN.SEER_BANDS=[3,0,1]"]))
+    assert "9 of the 9 sampled images cannot be read" in str(error.value)
+    assert "SEER_BANDS=[3, 0, 1] names a band the image lacks" in str(error.value)
+    # A window is the user's choice: no advice to choose one.
+    window = "config.DATA.TRAIN.SEER_INTENSITY={mode: window, low: 0, high: 60000}"
+    check_data(compose([*overrides, window]))
+    assert "lose contrast" not in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="SEER_BANDS=0: is not three band indices"):
+        compose([*overrides, "config.DATA.TRAIN.SEER_BANDS=0"])

@@ -7,11 +7,13 @@ name with neither a path nor a catalog entry (found only after building the mode
 `DATA_LIMIT` above the data ("Cannot take a larger sample than population"); a
 batch larger than each process's share of the data when partial batches are dropped
 ("No batches to read. Is the dataset empty?", after the processes started); a
-folder of files none of which decode (trained to the end on grey replacements);
-a low-shot split file that is missing, names other images, or leaves classes out;
-a val class the training folder lacks (labels are numbered by train's classes);
-more classes than the classifier or fewer than the top-k meter needs ("selected
-index k out of range").
+sample of images that mostly do not decode (trained to the end on grey
+replacements; :mod:`seer_plugins.checks.data_sample`); a low-shot split file that is
+missing, names other images, or leaves classes out, or one set for a source that
+reads none; a val class the training data lacks (labels are numbered by train's
+classes); a file list of another format, or a label list of another length; more
+classes than the classifier or fewer than the top-k meter needs ("selected index k
+out of range").
 
 Work is bounded: folders are listed class by class up to what a check needs, and
 only a few images are decoded.
@@ -19,26 +21,27 @@ only a few images are decoded.
 
 import itertools
 import os
-from collections import Counter
 
-import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.checks.consistency import accuracy_topk, check_topk
+from seer_plugins.checks.data_sample import (
+    check_decodable,
+    images_in,
+    list_entries,
+)
 from seer_plugins.config.derived import used_splits
 from seer_plugins.data.class_lists import (
     check_known_classes,
-    numbered_by_training_labels,
+    numbered_labels,
     read_label_values,
     training_classes,
-    training_folder,
 )
 from seer_plugins.data.file_lists import (
     LAYOUTS,
     check_suffix,
-    read_paths,
 )
-from seer_plugins.data.image_modes import CLIPPED, DIM, Reading, reading_of
+from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_dataset import NAME as LOW_SHOT
 from seer_plugins.data.low_shot_dataset import (
     SPLIT_FILE_KEY,
@@ -46,43 +49,15 @@ from seer_plugins.data.low_shot_dataset import (
     split_file_of,
 )
 from seer_plugins.data.low_shot_split import read_split_file
-from seer_plugins.data.robust_images import load_image
 from seer_plugins.errors import ConfigError
 
 FOLDER_SOURCES = {"disk_folder", LOW_SHOT}
 LIST_SOURCES = {"disk_filelist"}
-DECODE_SAMPLE = 16
-# Names listed per class to spread the decoded sample over (bounded work).
-SCAN_PER_CLASS = 1000
-
-
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMG_EXTENSIONS)
 
 
 def class_folders(root: str) -> list[str]:
     """Sorted class folder names, as torchvision's ImageFolder finds them."""
     return sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
-
-
-def images_in(folder: str):
-    """Image paths under `folder`, lazily, in a stable order."""
-    for dirpath, dirnames, files in os.walk(folder, followlinks=True):
-        dirnames.sort()
-        for name in sorted(files):
-            if _is_image(name):
-                yield os.path.join(dirpath, name)
-
-
-def _list_entries(path: str) -> list[str]:
-    """The image paths a file list names (the formats of data.file_lists)."""
-    if path.endswith(".npy"):
-        try:  # string arrays memory-map; object arrays must be loaded
-            entries = np.load(path, mmap_mode="r")
-        except ValueError:
-            entries = np.load(path, allow_pickle=True)
-        return [str(entry) for entry in entries]
-    return [str(entry) for entry in read_paths(path)]
 
 
 def _check_folder(key: str, path: str, source: str) -> list[str]:
@@ -136,79 +111,12 @@ def _data_location(config, split: str, index: int, source: str) -> str | None:
     )
 
 
-def _spread(items: list, count: int) -> list:
-    """`count` of `items`, evenly spread from first to last (all if fewer)."""
-    if len(items) <= count:
-        return list(items)
-    if count == 1:
-        return [items[len(items) // 2]]
-    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
-
-
-def _sample_images(path: str, source: str, classes: list[str]) -> list[str]:
-    """Up to DECODE_SAMPLE images spread over the list, or over the classes and
-    each class's first SCAN_PER_CLASS files (a folder of mixed kinds is sampled
-    across its kinds, not only the first sorted name's)."""
-    if source in LIST_SOURCES:
-        return _spread(_list_entries(path), DECODE_SAMPLE)
-    chosen = _spread(classes, DECODE_SAMPLE)
-    per_class = max(1, DECODE_SAMPLE // max(1, len(chosen)))
-    sample = []
-    for name in chosen:
-        files = list(
-            itertools.islice(images_in(os.path.join(path, name)), SCAN_PER_CLASS)
-        )
-        sample += _spread(files, per_class)
-    return sample[:DECODE_SAMPLE]
-
-
-def _check_decodable(
-    key: str, path: str, source: str, classes: list[str], reading: Reading
-) -> None:
-    """Refuse data none of whose sampled images decode; say how the sample's images
-    are converted to 8-bit RGB, when they are not plain 8-bit RGB, L or P."""
-    sample = _sample_images(path, source, classes)
-    failures, conversions = [], Counter()
-    for image in sample:
-        try:
-            _, conversion = load_image(image, reading)
-        except Exception as error:  # any unreadable file counts
-            failures.append(f"{image}: {type(error).__name__}: {error}")
-            continue
-        if conversion:
-            conversions[conversion] += 1
-    if failures and len(failures) == len(sample):
-        raise ConfigError(
-            key,
-            path,
-            f"none of the {len(failures)} images tried could be read (e.g. "
-            f"{failures[0]})",
-            "check that the files are images (JPEG, PNG, ...); "
-            "DATA.TRAIN.MAX_BAD_IMAGE_FRACTION bounds unreadable ones during training",
-        )
-    for conversion, count in conversions.most_common():
-        # Once per dataset, before training: the run's only word on it.
-        print(
-            f"seer_plugins: {key}: {count} of {len(sample)} sampled images: "
-            f"{conversion}",
-            flush=True,
-        )
-    if any(CLIPPED in c or DIM in c for c in conversions):
-        split = key.split(".")[2]
-        print(
-            f"seer_plugins: {key}: these images lose contrast as read; set "
-            f"config.DATA.{split}.SEER_INTENSITY.mode=minmax (each image's range) "
-            "or a window of your values (README, 'Your images')",
-            flush=True,
-        )
-
-
 def _count(path: str, source: str, split_entries, limit: int) -> int:
     """Images the source will see, counted up to `limit + 1`."""
     if split_entries is not None:
         return len(split_entries)
     if source in LIST_SOURCES:
-        return len(_list_entries(path))
+        return len(list_entries(path))
     return sum(1 for _ in itertools.islice(images_in(path), limit + 1))
 
 
@@ -325,17 +233,17 @@ def _check_label_file(config, split: str, index: int, path: str, source: str) ->
         labels = read_label_values(paths[index])
     except ValueError as error:
         raise ConfigError(key, paths[index], str(error).split(": ", 1)[-1]) from None
-    if source in LIST_SOURCES and len(labels) != len(_list_entries(path)):
+    if source in LIST_SOURCES and len(labels) != len(list_entries(path)):
         raise ConfigError(
             key,
             paths[index],
-            f"has {len(labels)} labels for the {len(_list_entries(path))} images of "
+            f"has {len(labels)} labels for the {len(list_entries(path))} images of "
             f"{path}",
             "one label per listed image, in the list's order",
         )
     training = training_classes(config, index) if split != "TRAIN" else None
     if training is not None and len(labels) and isinstance(labels[0], str):
-        numbered_by_training_labels(labels, training, key, paths[index])
+        numbered_labels(labels, training, key, paths[index])
 
 
 def check_data(config) -> None:
@@ -367,17 +275,26 @@ def check_data(config) -> None:
                         f"[disk_filelist]: it reads {LAYOUTS}",
                     )
                 classes = _check_folder(key, path, source)
-                train = training_folder(config, split, path)
-                if train is not None:
-                    check_known_classes(key, path, classes, class_folders(train), train)
+                training = training_classes(config, index) if split != "TRAIN" else None
+                if training is not None:
+                    check_known_classes(key, path, classes, training)
             else:
                 check_suffix(key, path)
-            if source in LIST_SOURCES and not _list_entries(path):
+            if source in LIST_SOURCES and not list_entries(path):
                 raise ConfigError(
                     key,
                     path,
                     "holds no images (an empty file list)",
                     "list image paths",
+                )
+            if source != LOW_SHOT and split_file_of(config, split):
+                raise ConfigError(
+                    f"config.DATA.{split}.{SPLIT_FILE_KEY}",
+                    split_file_of(config, split),
+                    f"is set, but data source {source!r} reads no split file (it "
+                    "would use every image)",
+                    f"{LOW_SHOT} reads one, on an image folder; with a file list, "
+                    "list the labelled images themselves",
                 )
             entries = (
                 _check_split_file(config, split, path, classes)
@@ -385,7 +302,9 @@ def check_data(config) -> None:
                 else None
             )
             _check_limit(config, split, path, source, entries)
-            _check_decodable(key, path, source, classes, reading_of(config, split))
+            check_decodable(
+                key, path, source in LIST_SOURCES, classes, reading_of(config, split)
+            )
             _check_label_file(config, split, index, path, source)
             if split == "TRAIN":
                 _check_batch(config, path, source, entries)

@@ -23,6 +23,8 @@ from seer_plugins.config.derived import used_splits
 from seer_plugins.errors import ConfigError
 
 SYNTHETIC = "synthetic"
+# Label sources that read the data source's own labels: a folder's, seer_low_shot's.
+SOURCE_OWN_LABELS = ("disk_folder", "torchvision_dataset")
 # The file lists data sources read (seer_plugins.data.file_lists).
 TEXT_LIST_SUFFIXES = (".txt", ".csv")
 FILE_LIST_SUFFIXES = (".npy", *TEXT_LIST_SUFFIXES)
@@ -93,20 +95,33 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
             data.LABEL_PATHS = list(paths)
 
 
+_SAID: set[str] = set()
+
+
+def _warn_once(message: str, *args) -> None:
+    """Log a warning once per process (a config is composed more than once)."""
+    text = message % args
+    if text not in _SAID:
+        _SAID.add(text)
+        logging.warning(text)
+
+
 def _follow_list_labels(data, key, paths) -> None:
-    """A `disk_folder` label source beside a `disk_filelist` data source (VISSL
-    asserts they are the same source) reads the labels from a list instead; a text
-    list (.txt, .csv), which carries its labels or its images' folder names, is its
-    own label list unless LABEL_PATHS names a file."""
+    """A label source that reads its data source's own labels (`disk_folder`, which
+    VISSL asserts is the data source too; `torchvision_dataset`, which asks the
+    data source) beside a `disk_filelist` data source reads the labels from a list
+    instead; a text list (.txt, .csv), which carries its labels or its images'
+    folder names, is its own label list unless LABEL_PATHS names a file."""
     sources = list(data.get("DATA_SOURCES", None) or [])
     labels = list(data.get("LABEL_SOURCES", None) or [])
     if len(labels) != len(sources) or len(sources) != len(paths):
         return
     label_paths = [str(p) for p in data.get("LABEL_PATHS", None) or []]
     label_paths += [""] * (len(paths) - len(label_paths))
+    old_labels = list(labels)
     switched = []
     for i, (source, label) in enumerate(zip(sources, labels, strict=True)):
-        if source != "disk_filelist" or label != "disk_folder":
+        if source != "disk_filelist" or label not in SOURCE_OWN_LABELS:
             continue
         labels[i] = "disk_filelist"
         text_list = paths[i].lower().endswith(TEXT_LIST_SUFFIXES)
@@ -116,11 +131,12 @@ def _follow_list_labels(data, key, paths) -> None:
     if switched:
         data.LABEL_SOURCES = labels
         data.LABEL_PATHS = label_paths
-        logging.warning(
-            "%s.LABEL_SOURCES: disk_filelist for the file list(s) %s (was "
-            "disk_folder, which reads a folder); labels from LABEL_PATHS=%s",
+        _warn_once(
+            "%s.LABEL_SOURCES: disk_filelist for the file list(s) %s (was %s, "
+            "which reads a folder's); labels from LABEL_PATHS=%s",
             key,
             [paths[i] for i in switched],
+            [old_labels[i] for i in switched],
             [label_paths[i] for i in switched],
         )
 
@@ -145,7 +161,7 @@ def _follow_synthetic(data, key, paths, sources, command_line_keys, split) -> No
     keep_limit = f"DATA.{split}.DATA_LIMIT" in command_line_keys
     if limit not in (-1, None) and not keep_limit:
         data.DATA_LIMIT = -1
-    logging.warning(
+    _warn_once(
         "%s.DATA_PATHS=%s with DATA_SOURCES=[synthetic]: reading them with %s%s",
         key,
         paths,

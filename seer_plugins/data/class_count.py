@@ -2,17 +2,21 @@
 
 The number of class subfolders of the training folder,
 `config.DATA.TRAIN.DATA_PATHS[0]`, counted as torchvision's `ImageFolder` (VISSL's
-`disk_folder`) labels them; DEFAULT when that is not a folder (no `DATA_PATHS`: a
-dataset catalog entry; a file list). The benchmark data configs set
+`disk_folder`) labels them; for a file list, the classes of its labels
+(`LABEL_PATHS[0]`'s, or a `.txt`/`.csv` list's own); DEFAULT when there is neither
+(no `DATA_PATHS`: a dataset catalog entry). The benchmark data configs set
 `DATA.NUM_CLASSES` with it, so the classifier fits any image folder;
 `config.DATA.NUM_CLASSES=N` replaces it.
 """
 
 import os
 
+import numpy as np
 from omegaconf import OmegaConf
 from torchvision.datasets.folder import find_classes
 
+from seer_plugins.data.class_lists import read_label_values
+from seer_plugins.data.file_lists import is_text_list
 from seer_plugins.errors import ConfigError
 
 NUM_CLASSES = "seer.num_classes"
@@ -34,9 +38,25 @@ def class_count(folder: str, default: int) -> int:
         ) from error
 
 
+def list_class_count(path: str) -> int:
+    """Classes of a label list: its distinct names, or, for integer labels
+    (VISSL's `.npy` convention), the largest plus one."""
+    labels = read_label_values(path)
+    if len(labels) and not isinstance(labels[0], str):
+        return int(np.max(labels)) + 1
+    return len({str(label) for label in labels})
+
+
 def _num_classes(default: int, *, _root_) -> int:
-    paths = _root_.config.DATA.TRAIN.get("DATA_PATHS", None) or []
-    return class_count(str(paths[0]) if len(paths) else "", default)
+    train = _root_.config.DATA.TRAIN
+    paths = [str(p) for p in train.get("DATA_PATHS", None) or []]
+    labels = [str(p) for p in train.get("LABEL_PATHS", None) or []]
+    data = paths[0] if paths else ""
+    if labels and os.path.isfile(labels[0]) and labels[0] != data:
+        return list_class_count(labels[0])  # a label file beside the data
+    if os.path.isfile(data) and is_text_list(data):
+        return list_class_count(data)  # a text list: its labels or folder names
+    return class_count(data, default)
 
 
 def register() -> None:

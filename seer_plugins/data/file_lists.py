@@ -6,7 +6,8 @@ A list names images by path, and may give each a label:
   labels for `LABEL_PATHS`;
 - `.txt`: one path a line, or `path<TAB>label`; blank lines and `#` comments are
   skipped;
-- `.csv`: `path,label` rows, or `path` alone; a first row `path,label` is a header.
+- `.csv`: `path,label` rows, or `path` alone; a first row of column names
+  (`path,label`, `filename,class`, ...) is a header.
 
 An image a text list gives no label takes its folder's name (`.../<class>/<image>`).
 
@@ -21,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.config.data_paths import FILE_LIST_SUFFIXES as SUFFIXES
 from seer_plugins.config.data_paths import TEXT_LIST_SUFFIXES as TEXT_SUFFIXES
@@ -51,7 +53,7 @@ def read_entries(path: str | os.PathLike) -> list[tuple[str, str | None]]:
         with path.open(newline="") as f:
             rows = [[cell.strip() for cell in row] for row in csv.reader(f)]
         rows = [row for row in rows if row and any(row)]
-        if rows and [cell.lower() for cell in rows[0][:2]] == ["path", "label"]:
+        if rows and _is_header(rows):
             rows = rows[1:]
         return [(row[0], row[1] if len(row) > 1 and row[1] else None) for row in rows]
     entries = []
@@ -65,6 +67,19 @@ def read_entries(path: str | os.PathLike) -> list[tuple[str, str | None]]:
         else:
             entries.append((line, None))
     return entries
+
+
+def _is_header(rows: list[list[str]]) -> bool:
+    """A first row that names columns: `path,label`, or a first cell that is not
+    an image file name where the next row's is (`filename,class`)."""
+    first = [cell.lower() for cell in rows[0][:2]]
+    if first == ["path", "label"]:
+        return True
+    return (
+        len(rows) > 1
+        and not first[0].endswith(IMG_EXTENSIONS)
+        and rows[1][0].lower().endswith(IMG_EXTENSIONS)
+    )
 
 
 def read_paths(path: str | os.PathLike) -> np.ndarray:

@@ -88,7 +88,8 @@ def reading_of(config, split: str) -> Reading:
             "mode window needs numbers low < high",
             f"e.g. {key}={{mode: window, low: -1000, high: 400}}",
         )
-    bands = plugin_section(config, data)[BANDS_KEY] or []
+    bands = plugin_section(config, data)[BANDS_KEY]
+    bands = [] if bands is None else bands
     if not (
         isinstance(bands, Sequence)
         and len(bands) in (0, 3)
@@ -160,7 +161,7 @@ def _type_range(img: Image.Image) -> tuple[float, float, str]:
     if img.mode.startswith("I;16"):
         return 0.0, 65535.0, "16-bit"
     if img.mode == "F":
-        return 0.0, 1.0, "float, taken as 0..1,"
+        return 0.0, 1.0, "float"
     # Mode I is PIL's 32-bit signed integer; a TIFF says what it stored.
     tags = getattr(img, "tag_v2", None) or {}
     bits = _first(tags.get(BITS_PER_SAMPLE), 32)
@@ -191,11 +192,13 @@ def _scaled(img: Image.Image, reading: Reading, storage) -> tuple[Image.Image, s
     scaled = (values - low) * (255.0 / span) if span > 0 else values * 0.0
     gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     how = f"{how} to 0..255"
-    # Said, so the data's loss of contrast is not silent (the preflight advises).
-    if np.mean((scaled < -0.5) | (scaled > 255.5)) > CLIPPED_SHARE:
-        how = f"{how}, {CLIPPED}"
-    elif gray.max() < 64:
-        how = f"{how}, {DIM}"
+    # Said, so the data's loss of contrast is not silent (the preflight advises);
+    # a window or minmax is the user's choice.
+    if reading.mode == "dtype":
+        if np.mean((scaled < -0.5) | (scaled > 255.5)) > CLIPPED_SHARE:
+            how = f"{how}, {CLIPPED}"
+        elif gray.max() < 64:
+            how = f"{how}, {DIM}"
     return Image.fromarray(gray, "L"), how
 
 

@@ -27,7 +27,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_datas
 from vissl import data as vissl_data
 
 from seer_plugins.config.defaults import plugin_setting
-from seer_plugins.data.class_lists import numbered_by_training_classes, training_folder
+from seer_plugins.data.class_lists import numbered_folder, split_index, training_classes
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_split import read_split_file
 from seer_plugins.data.robust_images import load_rgb
@@ -71,10 +71,14 @@ class SeerLowShotDataset:
                 "tools/make_low_shot_split.py or use SimCLR's 1percent.txt/10percent.txt"
             )
         self.classes, samples = scan_folder(self._path)
-        train_folder = training_folder(cfg, split, self._path)
-        if train_folder is not None:
-            samples, self.classes, _ = numbered_by_training_classes(
-                samples, self.classes, split, self._path, train_folder
+        training = (
+            training_classes(cfg, split_index(cfg, split, self._path))
+            if split != "TRAIN"
+            else None
+        )
+        if training is not None:
+            samples, self.classes = numbered_folder(
+                samples, self.classes, split, self._path, training
             )
         if self.split_file:
             samples = _select(samples, self._path, read_split_file(self.split_file))

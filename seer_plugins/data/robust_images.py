@@ -26,7 +26,7 @@ from PIL import Image
 from vissl.data.data_helper import get_mean_image
 from vissl.data.disk_dataset import DiskImageDataset
 
-from seer_plugins.data.class_lists import numbered_by_training_classes, training_folder
+from seer_plugins.data.class_lists import numbered_folder, split_index, training_classes
 from seer_plugins.data.file_lists import is_text_list, read_paths
 from seer_plugins.data.image_modes import Reading, default_reading, read_rgb, reading_of
 
@@ -83,21 +83,18 @@ class SeerRobustDiskDataset(DiskImageDataset):
             self.image_dataset = read_paths(path)
             return
         super()._load_data(path)
-        train_folder = (
-            training_folder(self.cfg, self.split, path)
-            if self.data_source == "disk_folder"
-            else None
-        )
-        if train_folder is not None:
-            # Labels numbered by the training folder's classes, not this folder's.
-            folder = self.image_dataset
-            folder.samples, folder.classes, folder.class_to_idx = (
-                numbered_by_training_classes(
-                    folder.samples, folder.classes, self.split, path, train_folder
-                )
+        if self.data_source == "disk_folder" and self.split != "TRAIN":
+            training = training_classes(
+                self.cfg, split_index(self.cfg, self.split, path)
             )
-            folder.imgs = folder.samples
-            folder.targets = [label for _, label in folder.samples]
+            if training is not None:
+                # Labels numbered by the training data's classes, not this folder's.
+                folder = self.image_dataset
+                folder.samples, folder.classes = numbered_folder(
+                    folder.samples, folder.classes, self.split, path, training
+                )
+                folder.imgs = folder.samples
+                folder.targets = [label for _, label in folder.samples]
 
     def _reading(self) -> Reading:
         if getattr(self, "_seer_reading", None) is None:

@@ -16,7 +16,7 @@ numbered by the training split's, as folders are.
 from vissl.data import ssl_dataset
 
 from seer_plugins.data.class_lists import (
-    numbered_by_training_labels,
+    numbered_labels,
     read_label_values,
     training_classes,
 )
@@ -41,7 +41,7 @@ def load_single_label_file(self, path: str):
     if training is None:
         return labels
     key = f"config.DATA.{self.split}.LABEL_PATHS"
-    return numbered_by_training_labels(labels, training, key, path)
+    return numbered_labels(labels, training, key, path)
 
 
 def install() -> None:

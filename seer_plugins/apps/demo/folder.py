@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from seer_plugins.data.class_lists import check_known_classes
+from seer_plugins.data.class_lists import TrainingClasses, check_known_classes
 from seer_plugins.errors import ConfigError
 
 MARKER = ".seer_split.json"
@@ -126,7 +126,10 @@ def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, 
         _check_classes(root / "train", train)
         _check_classes(root / "val", val)
         # val may lack some of train's classes; a class train lacks is refused.
-        check_known_classes("--data", str(root), val, train, str(root / "train"))
+        training = TrainingClasses(
+            sorted(train), str(root / "train"), "training folder"
+        )
+        check_known_classes("--data", str(root), val, training)
         sizes = (
             f"{sum(map(len, train.values()))} train / {sum(map(len, val.values()))} val"
         )

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seer_plugins.engines import knn_results
+
 METRICS_FILE = "metrics.json"
 TEST_METER = "test_accuracy_list_meter"
 
@@ -192,3 +194,28 @@ def write_results(
         writer.writeheader()
         writer.writerows(cells)
     return md_path, csv_path
+
+
+def status_text(run_dir: str | os.PathLike, status: str) -> str:
+    """A run's status in words, with its accuracy when it finished."""
+    if status == "no final test":
+        return f"{status}: VISSL will not resume it; delete {run_dir} to rerun"
+    if status != "finished":
+        return status
+    acc = final_test_accuracy(run_dir)
+    top5 = "" if math.isnan(acc.top5) else f", top-5 {acc.top5:.2f}"
+    return f"finished: top-1 {acc.top1:.2f}{top5} ({acc.head}){_knn_note(run_dir)}"
+
+
+def _knn_note(run_dir: str | os.PathLike) -> str:
+    """A k-NN run's k, when it is not the one asked for (above the labelled images)."""
+    path = Path(run_dir) / knn_results.RESULTS_FILE
+    if not path.is_file():
+        return ""
+    results = json.loads(path.read_text())
+    asked, used = results.get("k_asked"), results.get("k")
+    if asked is None or asked == used:
+        return ""
+    return (
+        f"; k={used}: NEAREST_NEIGHBOR.TOPK={asked} is above the {used} labelled images"
+    )

@@ -12,8 +12,6 @@ checkpoint (:mod:`seer_plugins.apps.sweep.figure`). The command line is
 :mod:`seer_plugins.apps.sweep.command` (`seer sweep`).
 """
 
-import json
-import math
 import subprocess
 import sys
 import time
@@ -38,12 +36,12 @@ from seer_plugins.apps.sweep.label_sizes import (
 from seer_plugins.apps.sweep.results import (
     ResultRow,
     final_test_accuracy,
+    status_text,
     write_results,
 )
 from seer_plugins.apps.sweep.runs import Labels, RunSpec
 from seer_plugins.config.paths import repo_tool
 from seer_plugins.data.low_shot_split import make_low_shot_split
-from seer_plugins.engines import knn_results
 from seer_plugins.errors import ConfigError
 
 _REPO_TOOL = repo_tool("run_distributed_engines.py")
@@ -236,7 +234,7 @@ class Sweep:
             self.runs.remove(duplicate.spec)
             merged[duplicate.spec.labels.name] = (kept.spec.labels.name, duplicate)
         for name, (kept, duplicate) in merged.items():
-            tqdm.write(
+            _say_once(
                 f"labels {name}: the same {duplicate.size(total).text()} images as "
                 f"{kept}; its runs are {kept}'s"
             )
@@ -245,7 +243,7 @@ class Sweep:
             if subset.asks_for_part and subset.size(total).images == total:
                 if not self.merge_labels:
                     raise refuse_full(subset, folder, total)
-                tqdm.write(
+                _say_once(
                     f"labels {subset.spec.labels.name}: every image of {folder} "
                     f"({total:,}; at least one per class)"
                 )
@@ -329,7 +327,9 @@ class Sweep:
                 prefix = f"[{index}/{total}] {spec.describe()}:"
                 status = runs_lib.run_status(spec.run_dir)
                 if status not in pending and spec not in self._changed:
-                    tqdm.write(f"{prefix} skipped ({_status_text(spec, status)})")
+                    tqdm.write(
+                        f"{prefix} skipped ({status_text(spec.run_dir, status)})"
+                    )
                     bar.update()
                     continue
                 if spec in self._changed:
@@ -354,7 +354,7 @@ class Sweep:
                             f"{seconds:.0f}s: see {spec.run_dir}/launch.log"
                         )
                     else:
-                        text = _status_text(spec, status)
+                        text = status_text(spec.run_dir, status)
                         tqdm.write(f"{prefix} {text} in {seconds:.0f}s")
                 self.write_tables(failed)
                 bar.update()
@@ -363,28 +363,14 @@ class Sweep:
         return 1 if failed else 0
 
 
-def _status_text(spec: RunSpec, status: str) -> str:
-    if status == "no final test":
-        return f"{status}: VISSL will not resume it; delete {spec.run_dir} to rerun"
-    if status != "finished":
-        return status
-    acc = final_test_accuracy(spec.run_dir)
-    top5 = "" if math.isnan(acc.top5) else f", top-5 {acc.top5:.2f}"
-    return f"finished: top-1 {acc.top1:.2f}{top5} ({acc.head}){_knn_note(spec)}"
+_SAID: set[str] = set()
 
 
-def _knn_note(spec: RunSpec) -> str:
-    """A k-NN run's k, when it is not the one asked for (above the labelled images)."""
-    path = Path(spec.run_dir) / knn_results.RESULTS_FILE
-    if not path.is_file():
-        return ""
-    results = json.loads(path.read_text())
-    asked, used = results.get("k_asked"), results.get("k")
-    if asked is None or asked == used:
-        return ""
-    return (
-        f"; k={used}: NEAREST_NEIGHBOR.TOPK={asked} is above the {used} labelled images"
-    )
+def _say_once(text: str) -> None:
+    """Print once per process (the demo's two sweeps share their label subsets)."""
+    if text not in _SAID:
+        _SAID.add(text)
+        tqdm.write(text)
 
 
 __all__ = ["Labels", "RunSpec", "Sweep"]
