@@ -4,10 +4,11 @@ A sample of each split (spread over the list, or over the classes and each class
 first files, so a folder of mixed kinds is sampled across its kinds) is decoded the
 way training reads it (:func:`seer_plugins.data.robust_images.load_image`):
 
-- half or more of it unreadable is refused in one line (the data, or the reading
-  settings `SEER_BANDS` / `SEER_INTENSITY`, not a few bad files);
-- fewer are said, as is each conversion other than plain 8-bit RGB, L and P, with
-  what to set when the images lose contrast as read.
+- all of it unreadable, or images the band selection `SEER_BANDS` does not fit,
+  is refused in one line;
+- a few unreadable files are said (training replaces them, within
+  `MAX_BAD_IMAGE_FRACTION`), as is each conversion other than plain 8-bit RGB, L
+  and P, with what to set when the images lose contrast as read.
 """
 
 import itertools
@@ -18,7 +19,13 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.data.file_lists import read_paths
-from seer_plugins.data.image_modes import CLIPPED, DIM, Reading
+from seer_plugins.data.image_modes import (
+    BANDS_KEY,
+    CLIPPED,
+    DIM,
+    Reading,
+    ReadingError,
+)
 from seer_plugins.data.robust_images import load_image
 from seer_plugins.errors import ConfigError
 
@@ -80,29 +87,36 @@ def _sample_images(path: str, is_list: bool, classes: list[str]) -> list[str]:
 def check_decodable(
     key: str, path: str, is_list: bool, classes: list[str], reading: Reading
 ) -> None:
-    """Refuse data none of whose sampled images decode; say how the sample's images
-    are converted to 8-bit RGB, when they are not plain 8-bit RGB, L or P."""
+    """Refuse data none of whose sampled images decode, or that the reading settings
+    do not fit; say how the sample's images are converted to 8-bit RGB, when they
+    are not plain 8-bit RGB, L or P, and how many could not be read."""
     sample = _sample_images(path, is_list, classes)
     failures, conversions = [], Counter()
     for image in sample:
         try:
             _, conversion = load_image(image, reading)
+        except ReadingError as error:  # the settings' fault: refused at once
+            split = key.split(".")[2]
+            raise ConfigError(
+                f"config.DATA.{split}.{BANDS_KEY}",
+                list(reading.bands),
+                f"does not fit the images of {path} ({image}: {error})",
+                "select bands the images have, or [] (the first three)",
+            ) from None
         except Exception as error:  # any unreadable file counts
             failures.append(f"{image}: {type(error).__name__}: {error}")
             continue
         if conversion:
             conversions[conversion] += 1
     split = key.split(".")[2]
-    if failures and 2 * len(failures) >= len(sample):
-        # Half or more: the data or the reading settings, not a few bad files.
+    if failures and len(failures) == len(sample):
         raise ConfigError(
             key,
             path,
-            f"{len(failures)} of the {len(sample)} sampled images cannot be read "
-            f"(e.g. {failures[0]})",
-            "check that the files are images (JPEG, PNG, ...) and "
-            f"config.DATA.{split}.SEER_BANDS / SEER_INTENSITY; "
-            f"DATA.TRAIN.MAX_BAD_IMAGE_FRACTION bounds unreadable ones during training",
+            f"none of the {len(failures)} images tried could be read (e.g. "
+            f"{failures[0]})",
+            "check that the files are images (JPEG, PNG, ...); "
+            "DATA.TRAIN.MAX_BAD_IMAGE_FRACTION bounds unreadable ones during training",
         )
     if failures:
         print(

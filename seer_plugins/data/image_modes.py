@@ -56,6 +56,11 @@ DIM = "its values in the lowest quarter"
 BITS_PER_SAMPLE, SAMPLE_FORMAT = 258, 339
 
 
+class ReadingError(ValueError):
+    """An image the reading settings cannot apply to (a band it lacks): the
+    settings', not the file's, fault."""
+
+
 @dataclass(frozen=True)
 class Reading:
     """How a dataset's images become 8-bit RGB (its `SEER_INTENSITY`, `SEER_BANDS`)."""
@@ -129,14 +134,14 @@ def read_rgb(img: Image.Image, reading: Reading) -> tuple[Image.Image, str | Non
         done.append(f"EXIF orientation {orientation} applied")
     bands, mode = img.getbands(), img.mode
     if len(bands) == 1 and set(reading.bands) - {0}:
-        raise ValueError(
+        raise ReadingError(
             f"{BANDS_KEY}={list(reading.bands)} names a band the image lacks: it has "
             f"1 ({mode})"
         )
     if (reading.bands and len(bands) > 1) or (is_tiff and len(bands) > 3):
         chosen = reading.bands or (0, 1, 2)
         if max(chosen) >= len(bands):
-            raise ValueError(
+            raise ReadingError(
                 f"{BANDS_KEY}={list(chosen)} names a band the image lacks: it has "
                 f"{len(bands)} ({''.join(bands)})"
             )
