@@ -47,12 +47,14 @@ from seer_plugins.patches import (  # noqa: E402
     cpu_feature_extraction,
     disk_sources,
     label_files,
+    resume_files,
     vissl_inference,
     vissl_logging,
     weights_init,
 )
 
 atomic_checkpoints.install()  # checkpoint files written atomically, links relative
+resume_files.install()  # AUTO_RESUME takes the newest checkpoint of either kind
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
 label_files.install()  # .txt/.csv label lists; string labels numbered by train's
 weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks

@@ -27,6 +27,7 @@ def test_quick_demo(tmp_path):
     )
     assert rc == 0, output[-4000:]
     assert "config.SEED_VALUE=1" in output  # the pretraining's overrides
+    out = out / "quick"  # a smoke test's own folder: the full run never reuses it
     records = json.loads((out / "results.json").read_text())
     assert {tuple(sorted(r)) for r in records} == {
         (
@@ -93,6 +94,8 @@ def test_quick_demo_on_a_class_folder(tmp_path):
     assert rc == 0, output[-4000:]
     assert "12 classes, split 144 train / 36 val (20% of each class, seed 0)" in output
     assert "images: 64x64 crops" in output
+    command = ["--data", str(data), "--quick", "--out", str(out)]
+    out = out / "quick"
     records = json.loads((out / "results.json").read_text())
     assert len(records) == 8 and all(0.0 <= r["top1"] <= 100.0 for r in records)
     run = out / "finetune" / "seer" / "10percent" / "seed0"
@@ -106,6 +109,31 @@ def test_quick_demo_on_a_class_folder(tmp_path):
     # The pretraining run plots from its own logs.
     assert cli.main(["plot", str(out / "pretrain")]) == 0
     assert (out / "pretrain" / "training.png").stat().st_size > 0
+
+    # The same command again: nothing to do, the same table.
+    rc, again = run_script(REPO / "tools" / "run_demo.py", command, cwd=tmp_path)
+    assert rc == 0, again[-4000:]
+    assert "pretraining: skipped" in again and "0 of 8 runs to do" in again
+    assert json.loads((out / "results.json").read_text()) == records
+    # Images deleted: split again; the runs made from the old images are refused,
+    # naming the data, then redone with --rerun-changed, the old ones kept aside.
+    for i in range(3):
+        (data / "class_00" / f"{i}.png").unlink()
+    rc, refused = run_script(REPO / "tools" / "run_demo.py", command, cwd=tmp_path)
+    assert rc == 2, refused[-4000:]
+    (line,) = [x for x in refused.splitlines() if x.startswith("error:")]
+    assert "holds a pretraining of other config or data" in line
+    assert "DATA_PATHS[0]" in line and "--rerun-changed" in line
+    assert not any(p.is_symlink() and not p.exists() for p in out.rglob("*.png"))
+    rc, redone = run_script(
+        REPO / "tools" / "run_demo.py", [*command, "--rerun-changed"], cwd=tmp_path
+    )
+    assert rc == 0, redone[-4000:]
+    assert "split 142 train / 35 val" in redone  # class_00: 10 train, 2 val
+    assert "8 of 8 runs to do" in redone
+    assert len(list((out / "superseded").glob("*/pretrain"))) == 1
+    assert len(list((out / "superseded").rglob("seed0"))) == 8
+    assert len(json.loads((out / "results.json").read_text())) == 8
 
 
 def test_folder_with_train_and_val_is_used_as_it_is(tmp_path):
@@ -174,15 +202,31 @@ def test_pretrain_seed_is_the_pretrainings_seed_value(tmp_path):
     assert not any("SEED_VALUE" in o for o in overrides) and seed == 0  # the config's
 
 
-def test_a_finished_pretraining_with_another_seed_is_not_reused(tmp_path):
-    ckpt_dir = tmp_path / "out" / "pretrain"
+def test_a_finished_pretraining_of_other_config_or_data_is_not_reused(tmp_path):
+    """Reused when its fingerprint is this one's; refused, naming what changed,
+    for another seed or other images."""
+    from seer_plugins.config.compose import compose
+    from seer_plugins.runs import run_folder
+    from seer_plugins.runs.fingerprint import fingerprint
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    _class_folder(data / "train", classes=3, per_class=4)
+    seed0, _ = pipeline.pretrain_overrides(data, 64, None, seed=0)
+    ckpt_dir = out / "pretrain"
     ckpt_dir.mkdir(parents=True)
+    config = compose(pipeline.pretrain_run_overrides(out, data, None, seed0))
+    run_folder.record_identity(ckpt_dir, "train", fingerprint(config, "train"))
     (ckpt_dir / "model_final_checkpoint_phase0.torch").touch()
-    (ckpt_dir / "train_config.yaml").write_text("SEED_VALUE: 0\n")
-    got = pipeline.pretrain(tmp_path / "out", tmp_path / "data", None, seed=0)
+    got = pipeline.pretrain(out, data, None, seed0)
     assert got == ckpt_dir / "model_final_checkpoint_phase0.torch"
-    with pytest.raises(ConfigError, match="finished pretraining with seed 0"):
-        pipeline.pretrain(tmp_path / "out", tmp_path / "data", None, seed=1)
+    seed1, _ = pipeline.pretrain_overrides(data, 64, None, seed=1)
+    with pytest.raises(ConfigError, match="SEED_VALUE: 0 -> 1.*--rerun-changed"):
+        pipeline.pretrain(out, data, None, seed1)
+    (data / "train" / "class_00" / "0.png").unlink()
+    with pytest.raises(
+        ConfigError, match="DATA_PATHS.0.: .*train: 12 files, .* -> 11 files"
+    ):
+        pipeline.pretrain(out, data, None, seed0)
 
 
 def test_heldout_folder_holds_the_training_images_outside_the_split(tmp_path):

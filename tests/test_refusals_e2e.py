@@ -418,9 +418,12 @@ def test_tools_refuse_in_one_line(case, data, tmp_path):
 
 
 def test_a_sweep_with_changed_overrides_is_refused_then_rerun(data, tmp_path):
-    """A recorded run made with num_epochs=2 is not reported when asked for 3."""
+    """A recorded run made with num_epochs=25 is not reported as one of 30."""
     from seer_plugins.apps.sweep import runs as runs_lib
     from seer_plugins.apps.sweep.sweep import Sweep
+    from seer_plugins.config.compose import compose
+    from seer_plugins.runs import run_folder
+    from seer_plugins.runs.fingerprint import fingerprint
 
     out = tmp_path / "sweep"
     checkpoint = data["wrong_keys"]
@@ -435,7 +438,7 @@ def test_a_sweep_with_changed_overrides_is_refused_then_rerun(data, tmp_path):
         "--",
         *common,
     ]
-    # The recorded run: finished, with other overrides (2 epochs).
+    # The recorded run: finished, with other overrides (25 epochs).
     spec = runs_lib.plan_runs(
         out, [("a", str(checkpoint))], [runs_lib.Labels("all")], [0]
     )[0]
@@ -443,9 +446,13 @@ def test_a_sweep_with_changed_overrides_is_refused_then_rerun(data, tmp_path):
         "benchmark/linear/digits",
         [spec],
         out,
-        [*common, "config.OPTIMIZER.num_epochs=2"],
+        [*common, "config.OPTIMIZER.num_epochs=25"],
     )
     runs_lib.record_run(spec, old.run_overrides(spec))
+    # What the launcher recorded of it: the fingerprint of its config and inputs.
+    run_folder.record_identity(
+        spec.run_dir, "train", fingerprint(compose(old.run_overrides(spec)))
+    )
     run_dir = Path(spec.run_dir)
     (run_dir / "model_final_checkpoint_phase1.torch").write_bytes(b"")
     test = {"top_1": {"0": 11.0}, "top_5": {"0": 50.0}}
@@ -453,7 +460,7 @@ def test_a_sweep_with_changed_overrides_is_refused_then_rerun(data, tmp_path):
         json.dumps({"train_phase_idx": 1, "test_accuracy_list_meter": test}) + "\n"
     )
     rc, output = run_script(SWEEP_TOOL, argv, cwd=tmp_path, timeout=300)
-    _assert_refused(rc, output, "--out", "config.OPTIMIZER.num_epochs: 2 -> None")
+    _assert_refused(rc, output, "--out", "OPTIMIZER.num_epochs: 25 -> 30")
     assert "--rerun-changed" in output and "skipped" not in output
     # --collect --out alone rebuilds the tables from disk, the recorded run in them.
     rc, output = run_script(SWEEP_TOOL, ["--collect", f"--out={out}"], cwd=tmp_path)

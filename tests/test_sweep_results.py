@@ -180,3 +180,30 @@ def test_mean_of_runs_without_top_5_is_blank_not_nan():
 
     assert _mean_std([float("nan"), float("nan")]) == ""
     assert _mean_std([90.0, 92.0]) == "91.00 ± 1.41"
+
+
+def test_a_mean_over_seeds_averages_runs_of_one_variant_only(tmp_path):
+    """Seed 0 rerun with other overrides (`--rerun-changed --seeds 0`) is not
+    averaged with seeds 1 and 2 of the earlier ones: two rows, each named."""
+    for seed, value in ((0, 60.0), (1, 40.0), (2, 44.0)):
+        _metrics(tmp_path / f"s{seed}", _test_line(0, {"0": value}, {"0": 80.0}))
+    rows = [
+        ResultRow(
+            "a",
+            "1percent",
+            s,
+            "finished",
+            str(tmp_path / f"s{s}"),
+            final_test_accuracy(tmp_path / f"s{s}"),
+            variant="new12345" if s == 0 else "old12345",
+        )
+        for s in (0, 1, 2)
+    ]
+    text = write_results(rows, tmp_path, "benchmark/x")[0].read_text()
+    assert "| checkpoint | labels | labelled | runs | top1 | top5 | variant |" in text
+    assert "| a | 1percent |  | 1 | 60.00 | 80.00 | new12345 |" in text
+    assert "| a | 1percent |  | 2 | 42.00 ± 2.83 | 80.00 ± 0.00 | old12345 |" in text
+    # One variant: no variant column.
+    same = [ResultRow(**{**r.__dict__, "variant": "v"}) for r in rows]
+    text = write_results(same, tmp_path, "benchmark/x")[0].read_text()
+    assert "variant" not in text and "| a | 1percent |  | 3 |" in text

@@ -23,6 +23,7 @@ from seer_plugins.checks.preflight import preflight
 from seer_plugins.config.compose import compose_with_args
 from seer_plugins.errors import MISSING, ConfigError, report
 from seer_plugins.hooks.registry import seer_hook_generator
+from seer_plugins.runs.run_folder import RunClaim, claim_run_folder
 
 
 class SeerSlurmJob:
@@ -40,12 +41,21 @@ class SeerSlurmJob:
         self.config.DISTRIBUTED.RUN_ID = (
             f"{environment.hostnames[0]}:{self.config.SLURM.PORT_ID}"
         )
-        launch_distributed(
-            cfg=self.config,
-            node_id=environment.global_rank,
-            engine_name=self.engine_name,
-            hook_generator=seer_hook_generator,
-        )
+        # The first node holds the run folder's lock for the job's life; a
+        # requeued job has the same fingerprint, and resumes.
+        claim = None
+        if environment.global_rank == 0:
+            claim = claim_run_folder(self.config, self.engine_name)
+        try:
+            launch_distributed(
+                cfg=self.config,
+                node_id=environment.global_rank,
+                engine_name=self.engine_name,
+                hook_generator=seer_hook_generator,
+            )
+        finally:
+            if claim is not None:
+                claim.release()
 
     def checkpoint(self):
         """Called by submitit on preemption/timeout: resubmit the same job.
@@ -100,20 +110,49 @@ def local_preflight(config) -> None:
         preflight(config)
 
 
-def main(overrides: Sequence[str]):
-    """Compose `overrides` and run the selected engine (`engine_name`, default train)."""
-    args, config = compose_with_args(overrides, dump_config=True, check=local_preflight)
-    if config.VERBOSE:
-        print_cfg(config)
-    if config.SLURM.USE_SLURM:
-        return launch_on_slurm(config, args.engine_name)
-    logging.info("launching %s with seer_plugins hooks", args.engine_name)
-    launch_distributed(
-        cfg=config,
-        node_id=args.node_id,
-        engine_name=args.engine_name,
-        hook_generator=seer_hook_generator,
-    )
+def main(overrides: Sequence[str], restart: bool = False):
+    """Compose `overrides` and run the selected engine (`engine_name`, default train).
+
+    Before anything is written, the run folder is claimed
+    (:mod:`seer_plugins.runs.run_folder`): locked for this job, and checked to hold
+    this run or none (`restart` moves an earlier one aside).
+    """
+    claims: list[RunClaim] = []
+
+    def claim(args):
+        # One node claims a multi-node job's folder; SLURM's first node claims it
+        # again, and holds it, when the job runs.
+        if args.node_id == 0:
+            claims.append(
+                claim_run_folder(args.config, args.engine_name, restart=restart)
+            )
+
+    try:
+        args, config = compose_with_args(
+            overrides, dump_config=True, check=local_preflight, claim=claim
+        )
+        if config.VERBOSE:
+            print_cfg(config)
+        if config.SLURM.USE_SLURM:
+            for held in claims:
+                held.release()
+            return launch_on_slurm(config, args.engine_name)
+        if claims and claims[0].finished:
+            print(
+                f"{config.CHECKPOINT.DIR} holds this run, finished (same config and "
+                "inputs): nothing to do; --restart runs it again"
+            )
+            return None
+        logging.info("launching %s with seer_plugins hooks", args.engine_name)
+        launch_distributed(
+            cfg=config,
+            node_id=args.node_id,
+            engine_name=args.engine_name,
+            hook_generator=seer_hook_generator,
+        )
+    finally:
+        for held in claims:
+            held.release()
 
 
 def worker_config_error(error: Exception) -> ConfigError | None:
@@ -135,11 +174,11 @@ def worker_config_error(error: Exception) -> ConfigError | None:
     return refused
 
 
-def cli(argv: Sequence[str]) -> int:
+def cli(argv: Sequence[str], restart: bool = False) -> int:
     """`main` for the command line: a refused config or input is one `error:` line and
     exit status 2, whether found before the processes start or by a worker."""
     try:
-        main(argv)
+        main(argv, restart=restart)
     except ConfigError as error:
         return report(error)
     except ProcessRaisedException as error:
@@ -151,7 +190,7 @@ def cli(argv: Sequence[str]) -> int:
 
 
 TRAIN_USAGE = """\
-usage: seer train [--list] [--config-dir DIR] config=NAME [OVERRIDE ...]
+usage: seer train [--list] [--config-dir DIR] [--restart] config=NAME [OVERRIDE ...]
 
 Compose a config and run it with VISSL's engine and the seer_plugins hooks,
 locally (config.DISTRIBUTED.*) or on SLURM (config.SLURM.USE_SLURM=true). The
@@ -167,6 +206,10 @@ overrides are VISSL's own launcher's (Hydra's grammar):
 options:
   -h, --help           show this help and exit
   --list               list the configs, model presets and engines, and exit
+  --restart            move an earlier run in config.CHECKPOINT.DIR to
+                       CHECKPOINT.DIR/superseded/<time>/ and start afresh (without
+                       it, a folder holding a run of other config or inputs is
+                       refused; one of the same resumes, or extends to more epochs)
   --config-dir DIR     also search DIR for configs (repeatable; as SEER_CONFIG_PATH):
                        DIR/config/<group>/<name>.yaml (VISSL's layout) or
                        DIR/<group>/<name>.yaml (ours)
@@ -183,7 +226,7 @@ FRAGMENT_DIRS = {"base", "data", "models", "runtime", "seer"}
 
 def _train_options(argv: Sequence[str]) -> tuple[dict, list[str]]:
     """Split `--list`, `--config-dir DIR` and `-h` from the Hydra overrides."""
-    options = {"help": False, "list": False, "config_dirs": []}
+    options = {"help": False, "list": False, "restart": False, "config_dirs": []}
     overrides = []
     args = list(argv)
     while args:
@@ -192,6 +235,8 @@ def _train_options(argv: Sequence[str]) -> tuple[dict, list[str]]:
             options["help"] = True
         elif arg == "--list":
             options["list"] = True
+        elif arg == "--restart":
+            options["restart"] = True
         elif arg == "--config-dir" or arg.startswith("--config-dir="):
             value = (
                 arg.partition("=")[2] if "=" in arg else (args.pop(0) if args else "")
@@ -199,7 +244,10 @@ def _train_options(argv: Sequence[str]) -> tuple[dict, list[str]]:
             options["config_dirs"].append(value)
         elif arg.startswith("--"):
             raise ConfigError(
-                "option", arg, "unknown", "valid: --list, --config-dir DIR, --help"
+                "option",
+                arg,
+                "unknown",
+                "valid: --list, --config-dir DIR, --restart, --help",
             )
         else:
             overrides.append(arg)
@@ -284,7 +332,7 @@ def train(argv: Sequence[str]) -> int:
                 "pass config=NAME (seer train --list names them)",
             )
         )
-    return cli(overrides)
+    return cli(overrides, restart=options["restart"])
 
 
 if __name__ == "__main__":

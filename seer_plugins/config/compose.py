@@ -50,6 +50,7 @@ from seer_plugins.config.inference import (
 )
 from seer_plugins.config.keys import lookup
 from seer_plugins.config.paths import configs_dir
+from seer_plugins.config.run_dir import auto_run_dir
 from seer_plugins.config.unknown_keys import unknown_key_error, unknown_keys
 from seer_plugins.errors import ConfigError
 
@@ -236,13 +237,15 @@ def _command_line_keys(overrides: Sequence[str]) -> set[str]:
 
 
 def compose_with_args(
-    overrides: Sequence[str], dump_config: bool = False, check=None
+    overrides: Sequence[str], dump_config: bool = False, check=None, claim=None
 ) -> tuple[AttrDict, AttrDict]:
     """Returns `(args, config)`: the whole composed AttrDict and its `config` node.
 
     Args:
         check: `check(config)` run on the finished config before it is dumped (the
             launcher's preflight: a refused run leaves no folder behind).
+        claim: `claim(args)` run after `check`, before the dump (the launcher's
+            claim of the run folder: a refused run writes nothing into another's).
         dump_config: write `train_config.yaml` into the checkpoint folder, as
             VISSL's launcher does (before FSDP dtypes become torch objects YAML
             can't hold).
@@ -258,6 +261,7 @@ def compose_with_args(
     check_cfg_version(args)
     config = args.config
     follow_data_paths(config, _command_line_keys(overrides))
+    auto_run_dir(config, _requested_config_name(overrides))
     run_config_checks(config)
     # Through the module: seer_plugins.patches.vissl_inference wraps it (the apex
     # translation, our SwAV head) for VISSL's own entry points and for us alike.
@@ -266,6 +270,8 @@ def compose_with_args(
     logging.info("plugin config %s", resolved_order())
     if check is not None:
         check(config)
+    if claim is not None:
+        claim(args)
     if dump_config:
         save_attrdict_to_disk(config)
     convert_fsdp_dtypes(config)

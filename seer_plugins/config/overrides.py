@@ -1,10 +1,26 @@
 """Python values written as Hydra command-line overrides (`config.KEY=VALUE`)."""
 
+import re
 from collections.abc import Mapping
+
+# Characters a bare string may hold in Hydra's grammar without changing meaning.
+_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./@+-]*$")
+_KEYWORDS = {"true", "false", "null", "nan", "inf"}
+
+
+def quoted(text: str) -> str:
+    """`text` as a Hydra quoted string: any path (commas, brackets, spaces,
+    non-ASCII, quotes) reads back as itself. Hydra unescapes a backslash only
+    before a quote, so only those (and trailing ones, before the closing quote)
+    are doubled."""
+    body = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    body = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, body)
+    return f"'{body}'"
 
 
 def hydra_value(value) -> str:
-    """`value` in Hydra's override grammar: `[a,b]`, `{k:v}`, `true`, bare strings."""
+    """`value` in Hydra's override grammar: `[a,b]`, `{k:v}`, `true`; a string
+    bare when the grammar reads it back unchanged, quoted otherwise."""
     if isinstance(value, Mapping) or hasattr(value, "items"):
         return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, bool):
@@ -12,7 +28,9 @@ def hydra_value(value) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return value
+        if _BARE.match(value) and value.lower() not in _KEYWORDS:
+            return value
+        return quoted(value)
     if hasattr(value, "__iter__"):
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     return str(value)

@@ -10,6 +10,7 @@ the launcher's own check).
 
 import json
 import os
+import shutil
 import statistics
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from seer_plugins.data.class_lists import TrainingClasses, check_known_classes
 from seer_plugins.errors import ConfigError
+from seer_plugins.runs.fingerprint import folder_manifest
 
 MARKER = ".seer_split.json"
 VAL_FRACTION = 0.2
@@ -65,11 +67,20 @@ def _split_counts(root: Path) -> dict:
 
 def stratified_split(source: Path, out: Path, seed: int = 0) -> Path:
     """Link `VAL_FRACTION` of each class of `source` into `out/val`, the rest into
-    `out/train`; a split of the same source and seed already there is kept."""
+    `out/train`. A split of the same source, holding the same files (its
+    manifest: names, sizes, times), and seed already there is kept; one of an
+    earlier state of the source is made again (its links would dangle, and miss
+    what was added)."""
     settings = {"source": str(source.resolve()), "val_fraction": VAL_FRACTION}
     settings["seed"] = seed
-    if _split_counts(out).get("settings") == settings:
+    settings["manifest"] = folder_manifest(source)
+    recorded = _split_counts(out).get("settings")
+    if recorded == settings:
         return out
+    if recorded is not None and recorded.get("source") == settings["source"]:
+        # Our own links and marker only: the images stay where they are.
+        shutil.rmtree(out)
+        print(f"{source} changed since {out} was split from it: split again")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(
             "--out",

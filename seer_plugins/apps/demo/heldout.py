@@ -150,7 +150,7 @@ def _checkpoints(args, out: Path, data: Path, size: int) -> tuple[list, int | No
             extra, seed = pipeline.pretrain_overrides(
                 data, size, args.pretrain_epochs, args.pretrain_seed
             )
-            path = pipeline.pretrain(out, data, args.pretrain_epochs, extra, seed)
+            path = pipeline.pretrain(out, data, args.pretrain_epochs, extra)
         checkpoints.append(("seer", str(path)))
     if "random" in args.inits:
         checkpoints.append(("random", str(pipeline.random_init(out, data))))

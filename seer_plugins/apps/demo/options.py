@@ -10,7 +10,8 @@ def build_parser(pipeline_doc: str) -> OneLineArgumentParser:
     """The parser; `pipeline_doc`'s first paragraph describes the command."""
     parser = OneLineArgumentParser(
         description=pipeline_doc.split("\n\n")[0],
-        epilog="Rerunning the same command resumes: finished stages are skipped.",
+        epilog="Rerunning the same command resumes: finished stages are skipped; "
+        "a stage whose config or inputs changed is refused (--rerun-changed).",
     )
     parser.add_argument(
         "--data",
@@ -56,6 +57,14 @@ def build_parser(pipeline_doc: str) -> OneLineArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: seed 0, 1 pretraining epoch, 1 benchmark epoch",
+        help="smoke test: seed 0, 1 pretraining epoch, 1 benchmark epoch, in "
+        "OUT/quick (the full run never reuses it)",
+    )
+    parser.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="redo the pretraining and the benchmark runs whose config or inputs "
+        "(images, weights, splits) changed since OUT holds them; their folders move "
+        "to OUT/superseded/ (without it they are refused)",
     )
     return parser

@@ -42,6 +42,9 @@ from seer_plugins.apps.demo.overrides import (
 )
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.sweep import Sweep, launcher_command
+from seer_plugins.config.overrides import override
+from seer_plugins.runs import run_folder
+from seer_plugins.runs.fingerprint import describe
 
 # protocol name in results.json -> benchmark config
 PROTOCOLS = {
@@ -75,28 +78,53 @@ def _stream(cmd: list[str], log: Path, env: dict) -> int:
         return proc.wait()
 
 
+def pretrain_run_overrides(
+    out: Path, data: Path, epochs: int | None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The launcher's overrides for the demo's pretraining, into `out/pretrain`."""
+    overrides = [
+        f"config={PRETRAIN_CONFIG}",
+        override("config.DATA.TRAIN.DATA_PATHS", [f"{data}/train"]),
+        override("config.CHECKPOINT.DIR", str(out / "pretrain")),
+        *extra,
+    ]
+    if epochs is not None:
+        overrides.append(f"config.OPTIMIZER.num_epochs={epochs}")
+    return overrides
+
+
 def pretrain(
     out: Path,
     data: Path,
     epochs: int | None,
     extra: Sequence[str] = (),
-    seed: int | None = None,
+    rerun_changed: bool = False,
 ) -> Path:
     """SwAV pretraining through the launcher; returns the final checkpoint. A
-    finished pretraining in `out` is reused, unless it ran with another `seed`."""
+    finished pretraining in `out` is reused when its fingerprint is this one's
+    (config, data: :mod:`seer_plugins.runs.fingerprint`); another is refused, or
+    with `rerun_changed` moved to `<out>/superseded/` and made again."""
+    from seer_plugins.config.compose import compose
+    from seer_plugins.errors import ConfigError
+
     ckpt_dir = out / "pretrain"
+    overrides = pretrain_run_overrides(out, data, epochs, extra)
+    if run_folder.holds_a_run(ckpt_dir):
+        changed = run_folder.changes(ckpt_dir, compose(overrides), "train")
+        if changed and not rerun_changed:
+            raise ConfigError(
+                "--out",
+                str(out),
+                f"{ckpt_dir} holds a pretraining of other config or data: "
+                f"{describe(changed[0])}",
+                "add --rerun-changed to make it again (the old one moves to "
+                f"{out / runs_lib.SUPERSEDED}/), or use another --out",
+            )
+        if changed:
+            moved = runs_lib.supersede(ckpt_dir, out)
+            _stage(f"pretraining: config or data changed, earlier one moved to {moved}")
     phase = runs_lib.final_checkpoint_phase(ckpt_dir)
-    if phase is not None and seed is not None:
-        check_pretrain_seed(ckpt_dir, seed)
     if phase is None:
-        overrides = [
-            f"config={PRETRAIN_CONFIG}",
-            f"config.DATA.TRAIN.DATA_PATHS=[{data}/train]",
-            f"config.CHECKPOINT.DIR={ckpt_dir}",
-            *extra,
-        ]
-        if epochs is not None:
-            overrides.append(f"config.OPTIMIZER.num_epochs={epochs}")
         _stage(f"pretraining ({' '.join(overrides)})")
         # One thread unless told otherwise: with a second process on 2 cores,
         # torch's default two threads ran 20x slower (7.7 vs 158 img/s).
@@ -108,28 +136,8 @@ def pretrain(
                 f"pretraining failed (exit {code}): see {ckpt_dir}/launch.log"
             )
     else:
-        _stage(f"pretraining: skipped, {ckpt_dir} holds its final checkpoint")
+        _stage(f"pretraining: skipped, {ckpt_dir} holds this one, finished")
     return ckpt_dir / f"model_final_checkpoint_phase{phase}.torch"
-
-
-def check_pretrain_seed(ckpt_dir: Path, seed: int) -> None:
-    """Refuse to reuse a finished pretraining made with another seed: its numbers
-    would be reported under the wrong one."""
-    from omegaconf import OmegaConf
-
-    from seer_plugins.errors import ConfigError
-
-    config_file = ckpt_dir / "train_config.yaml"
-    if not config_file.is_file():
-        return
-    recorded = OmegaConf.load(config_file).get("SEED_VALUE")
-    if recorded is not None and int(recorded) != seed:
-        raise ConfigError(
-            "--pretrain-seed",
-            seed,
-            f"{ckpt_dir} holds a finished pretraining with seed {recorded}",
-            "use another --out, or that seed",
-        )
 
 
 def random_init(out: Path, data: Path) -> Path:
@@ -140,7 +148,7 @@ def random_init(out: Path, data: Path) -> Path:
     if not path.is_file():
         overrides = [
             f"config={PRETRAIN_CONFIG}",
-            f"config.DATA.TRAIN.DATA_PATHS=[{data}/train]",
+            override("config.DATA.TRAIN.DATA_PATHS", [f"{data}/train"]),
         ]
         write_init_checkpoint(overrides, path)
     return path
@@ -157,6 +165,7 @@ def plan_sweeps(
     protocols: dict[str, str] = PROTOCOLS,
     fractions: Sequence[float] = FRACTIONS,
     extra: Sequence[str] = (),
+    rerun_changed: bool = False,
 ) -> dict[str, Sweep]:
     """One Sweep per protocol; all share `<out>/splits`, runs go to
     `<out>/<protocol>/<init>/<labels>/seed<seed>`. They test on `<data>/val`, or on
@@ -169,8 +178,8 @@ def plan_sweeps(
     sweeps = {}
     for protocol, config in protocols.items():
         overrides = [
-            f"config.DATA.TRAIN.DATA_PATHS=[{data}/train]",
-            f"config.DATA.TEST.DATA_PATHS=[{test_dir}]",
+            override("config.DATA.TRAIN.DATA_PATHS", [f"{data}/train"]),
+            override("config.DATA.TEST.DATA_PATHS", [str(test_dir)]),
             # 1% of digits is 14 images, less than one batch of 16
             "config.DATA.TRAIN.DROP_LAST=false",
             *size_overrides("benchmark", image_size),
@@ -191,6 +200,7 @@ def plan_sweeps(
             out_dir=out,  # splits/ here, shared by both protocols
             overrides=overrides,
             merge_labels=True,  # a small folder's 1% may be its 10%: one row
+            rerun_changed=rerun_changed,
         )
     return sweeps
 
@@ -216,7 +226,15 @@ def run_benchmarks(sweeps: dict[str, Sweep], parallel: int = PARALLEL_RUNS) -> i
         for protocol, sweep in sweeps.items()
         for spec in sweep.runs
         if runs_lib.run_status(spec.run_dir) in ("new", "partial")
+        or spec in sweep.changed
     ]
+    for protocol, sweep, spec in jobs:
+        if spec in sweep.changed:  # --rerun-changed: the earlier run moves aside
+            moved = runs_lib.supersede(spec, sweep.out_dir)
+            print(
+                f"{protocol} / {spec.describe()}: config or inputs changed, "
+                f"earlier run moved to {moved}"
+            )
     total = sum(len(s.runs) for s in sweeps.values())
     _stage(f"benchmarks: {len(jobs)} of {total} runs to do, {parallel} at a time")
     failed = 0
@@ -311,9 +329,11 @@ def pretrain_overrides(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(__doc__).parse_args(argv)
     reading = reading_overrides(args.intensity)
+    out = Path(args.out).resolve()
     if args.quick:
         args.seeds, args.pretrain_epochs, args.benchmark_epochs = [0], 1, 1
-    out = Path(args.out).resolve()
+        out = out / "quick"  # its own runs: the full run never takes them for its own
+        print(f"--quick: a smoke test in {out}")
     start = time.monotonic()
     import seer_plugins  # noqa: F401  compat shims before VISSL is imported
     from seer_plugins.apps.demo import report as demo_report
@@ -329,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stages = {}
     stage_start = time.monotonic()
-    seer = pretrain(out, data, args.pretrain_epochs, extra, seed)
+    seer = pretrain(out, data, args.pretrain_epochs, extra, args.rerun_changed)
     stages["pretrain"] = time.monotonic() - stage_start
     _stage("random-init checkpoint")
     checkpoints = [("seer", str(seer)), ("random", str(random_init(out, data)))]
@@ -341,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.benchmark_epochs,
         image_size=size,
         extra=reading,
+        rerun_changed=args.rerun_changed,
     )
     _stage(f"low-shot splits in {out / 'splits'}")
     for sweep in sweeps.values():

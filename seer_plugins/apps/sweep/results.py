@@ -80,7 +80,9 @@ def final_test_accuracy(run_dir: str | os.PathLike) -> Accuracy | None:
 @dataclass(frozen=True)
 class ResultRow:
     """One run. `labelled`: how many training images its labels cover, in words
-    ("3 of 48 (6.25%)"; "" when unknown)."""
+    ("3 of 48 (6.25%)"; "" when unknown). `variant`: its fingerprint without the
+    seed (:func:`seer_plugins.runs.fingerprint.variant`; "" when not recorded): a
+    mean over seeds averages runs of one variant only."""
 
     checkpoint: str
     labels: str
@@ -89,6 +91,7 @@ class ResultRow:
     run_dir: str
     accuracy: Accuracy | None = None
     labelled: str = ""
+    variant: str = ""
 
 
 COLUMNS = (
@@ -132,14 +135,21 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def _summary(rows: Iterable[ResultRow]) -> list[list[str]]:
-    """Mean ± std over seeds per (checkpoint, labels), finished runs only."""
-    groups: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
+def _summary(rows: Iterable[ResultRow]) -> tuple[list[str], list[list[str]]]:
+    """Mean ± std over seeds per (checkpoint, labels, variant), finished runs only;
+    returns (header, rows). The variant column is shown when one (checkpoint,
+    labels) holds runs of more than one variant (other overrides or inputs, after a
+    `--rerun-changed` of some seeds): those are not averaged together."""
+    groups: dict[tuple[str, str, str], list[ResultRow]] = defaultdict(list)
     for row in rows:
         if row.accuracy is not None and row.status == "finished":
-            groups[row.checkpoint, row.labels].append(row)
-    return [
-        [
+            groups[row.checkpoint, row.labels, row.variant].append(row)
+    pairs = [(ckpt, labels) for ckpt, labels, _ in groups]
+    mixed = any(pairs.count(pair) > 1 for pair in pairs)
+    header = ["checkpoint", "labels", "labelled", "runs", "top1", "top5"]
+    table = []
+    for (ckpt, labels, variant), group in sorted(groups.items()):
+        line = [
             ckpt,
             labels,
             " / ".join(dict.fromkeys(r.labelled for r in group if r.labelled)),
@@ -147,8 +157,8 @@ def _summary(rows: Iterable[ResultRow]) -> list[list[str]]:
             _mean_std([r.accuracy.top1 for r in group]),
             _mean_std([r.accuracy.top5 for r in group]),
         ]
-        for (ckpt, labels), group in sorted(groups.items())
-    ]
+        table.append([*line, variant or "unrecorded"] if mixed else line)
+    return ([*header, "variant"] if mixed else header), table
 
 
 def _markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -176,16 +186,9 @@ def write_results(
         "",
         _markdown_table(COLUMNS, ([c[k] for k in COLUMNS] for c in cells)),
     ]
-    summary = _summary(rows)
+    header, summary = _summary(rows)
     if summary:
-        md += [
-            "",
-            "## Mean ± std over seeds",
-            "",
-            _markdown_table(
-                ("checkpoint", "labels", "labelled", "runs", "top1", "top5"), summary
-            ),
-        ]
+        md += ["", "## Mean ± std over seeds", "", _markdown_table(header, summary)]
     md_path = out_dir / "results.md"
     md_path.write_text("\n".join(md) + "\n")
     csv_path = out_dir / "results.csv"

@@ -15,9 +15,10 @@ there:
 - `submitted`: handed to SLURM by an earlier sweep and not finished yet;
 - `new`: nothing there yet.
 
-A run's identity is its overrides resolved to `{key: value}` (recorded in
-`sweep_run.json`); a sweep refuses to skip or resume a run whose identity changed
-(see :mod:`seer_plugins.apps.sweep.sweep`).
+A run's folder records what the sweep asked (`sweep_run.json`: the spec and the
+overrides) and, written by the launcher, what determines its result
+(`seer_run.json`, :mod:`seer_plugins.runs.fingerprint`); a sweep refuses to skip or
+resume a run whose fingerprint changed (see :mod:`seer_plugins.apps.sweep.sweep`).
 """
 
 import json
@@ -208,20 +209,6 @@ def read_record(run_dir: str | os.PathLike) -> dict | None:
     return record
 
 
-def changed_identity(spec: RunSpec, overrides: list[str]) -> dict | None:
-    """`{key: (recorded, now)}` where a recorded run differs from `overrides`."""
-    record = read_record(spec.run_dir)
-    if record is None:
-        return None
-    before, now = record["identity"], run_identity(overrides)
-    changed = {
-        key: (before.get(key), now.get(key))
-        for key in sorted(set(before) | set(now))
-        if before.get(key) != now.get(key)
-    }
-    return changed or None
-
-
 def recorded_runs(out_dir: str | os.PathLike) -> list[RunSpec]:
     """Every run recorded under a sweep folder (replaced runs excluded)."""
     out_dir = Path(out_dir)
@@ -235,9 +222,11 @@ def recorded_runs(out_dir: str | os.PathLike) -> list[RunSpec]:
     return specs
 
 
-def supersede(spec: RunSpec, out_dir: str | os.PathLike) -> Path:
-    """Move a run's folder aside (`<out>/superseded/<time>/...`); returns where."""
-    run_dir, out_dir = Path(spec.run_dir), Path(out_dir)
+def supersede(spec: RunSpec | str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Move a run's folder (a spec's, or any under `out_dir`) aside
+    (`<out>/superseded/<time>/...`); returns where."""
+    folder = spec.run_dir if isinstance(spec, RunSpec) else spec
+    run_dir, out_dir = Path(folder), Path(out_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = out_dir / SUPERSEDED / stamp / run_dir.relative_to(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ checkpoint (:mod:`seer_plugins.apps.sweep.figure`). The command line is
 :mod:`seer_plugins.apps.sweep.command` (`seer sweep`).
 """
 
+import json
 import subprocess
 import sys
 import time
@@ -40,9 +41,18 @@ from seer_plugins.apps.sweep.results import (
     write_results,
 )
 from seer_plugins.apps.sweep.runs import Labels, RunSpec
+from seer_plugins.checkpoints.atomic import write_text_atomically
+from seer_plugins.config.overrides import override
 from seer_plugins.config.paths import repo_tool
 from seer_plugins.data.low_shot_split import make_low_shot_split
 from seer_plugins.errors import ConfigError
+from seer_plugins.runs import run_folder
+from seer_plugins.runs.fingerprint import (
+    describe,
+    fingerprint,
+    folder_manifest,
+    manifests_cached,
+)
 
 _REPO_TOOL = repo_tool("run_distributed_engines.py")
 # Without a checkout's tools/ (an installed wheel), the same entry point inline:
@@ -119,14 +129,16 @@ class Sweep:
         """The launcher's overrides for one run; later ones win in Hydra."""
         overrides = [
             *self._base_overrides(),
-            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={spec.checkpoint_path}",
+            override("config.MODEL.WEIGHTS_INIT.PARAMS_FILE", spec.checkpoint_path),
             f"config.SEED_VALUE={spec.seed}",
-            f"config.CHECKPOINT.DIR={spec.run_dir}",
+            override("config.CHECKPOINT.DIR", spec.run_dir),
         ]
         if spec.labels.name != runs_lib.ALL_LABELS or spec.labels.split_file:
             # `++`: works whether or not the benchmark config names the key.
             overrides.append(
-                f"++config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE={self.split_file(spec)}"
+                override(
+                    "++config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE", self.split_file(spec)
+                )
             )
         return overrides
 
@@ -172,42 +184,62 @@ class Sweep:
                 compose_with_args(self.run_overrides(spec), check=preflight)
 
     def check_identities(self) -> None:
-        """Refuse to skip or resume runs recorded with other overrides."""
+        """Refuse to skip or resume runs whose fingerprint changed: their config,
+        data, weights or split file (:mod:`seer_plugins.runs.fingerprint`)."""
+        from seer_plugins.config.compose import compose_with_args
+
         changed = []
-        for spec in self.runs:
-            if runs_lib.run_status(spec.run_dir) == "new":
-                continue
-            difference = runs_lib.changed_identity(spec, self.run_overrides(spec))
-            if difference:
-                changed.append((spec, difference))
+        with manifests_cached():
+            for spec in self.runs:
+                if runs_lib.run_status(spec.run_dir) == "new":
+                    continue
+                args, config = compose_with_args(self.run_overrides(spec))
+                difference = run_folder.changes(spec.run_dir, config, args.engine_name)
+                if difference:
+                    changed.append((spec, difference))
         if not changed or self.rerun_changed:
             self._changed = [spec for spec, _ in changed]
             return
         spec, difference = changed[0]
-        shown = ", ".join(
-            f"{key}: {before} -> {now}" for key, (before, now) in difference.items()
-        )
+        more = f" (and {len(difference) - 1} more)" if len(difference) > 1 else ""
         raise ConfigError(
             "--out",
             str(self.out_dir),
-            f"{len(changed)} recorded run(s) were made with other overrides (e.g. "
-            f"{spec.describe()}: {shown})",
+            f"{len(changed)} recorded run(s) were made with other config or inputs "
+            f"(e.g. {spec.describe()}: {describe(difference[0])}{more})",
             "add --rerun-changed to rerun them (their folders move to "
             f"{runs_lib.SUPERSEDED}/), or use another --out",
         )
 
     def _make_splits(self, train_folder: str) -> None:
+        """Write each generated split file that is missing, or was drawn from
+        another state of the training folder (its images changed since): a split
+        naming images that are gone, or missing new ones, would be wrong."""
+        train = folder_manifest(train_folder)
         for spec in self.runs:
             path = Path(self.split_file(spec))
-            if spec.labels.generated and not path.is_file():
-                kept = make_low_shot_split(
-                    train_folder,
-                    path,
-                    fraction=spec.labels.fraction,
-                    per_class=spec.labels.per_class,
-                    seed=spec.seed,
-                )
-                tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
+            if not spec.labels.generated:
+                continue
+            source = path.with_name(f".{path.name}.source.json")
+            drawn_from = {
+                "train": train,
+                "fraction": spec.labels.fraction,
+                "per_class": spec.labels.per_class,
+                "seed": spec.seed,
+            }
+            if path.is_file() and _read_json(source) == drawn_from:
+                continue
+            if path.is_file():
+                tqdm.write(f"split {path.name}: {train_folder} changed, drawn again")
+            kept = make_low_shot_split(
+                train_folder,
+                path,
+                fraction=spec.labels.fraction,
+                per_class=spec.labels.per_class,
+                seed=spec.seed,
+            )
+            tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
+            write_text_atomically(source, json.dumps(drawn_from) + "\n")
 
     def _subset(self, spec: RunSpec) -> Subset:
         has_file = spec.labels.generated or spec.labels.split_file
@@ -248,6 +280,12 @@ class Sweep:
                     f"({total:,}; at least one per class)"
                 )
 
+    @property
+    def changed(self) -> list[RunSpec]:
+        """Recorded runs whose fingerprint changed, to rerun (`rerun_changed`;
+        known after :meth:`check_inputs`)."""
+        return list(self._changed)
+
     def labelled(self, spec: RunSpec) -> LabelSize | None:
         """How many training images `spec`'s labels cover (None: unknown)."""
         if spec.run_dir in self._labelled:
@@ -281,6 +319,7 @@ class Sweep:
                     spec.run_dir,
                     accuracy,
                     size.text() if size else "",
+                    run_folder.run_variant(spec.run_dir),
                 )
             )
         return rows
@@ -308,10 +347,15 @@ class Sweep:
         overrides = [
             *self.run_overrides(spec),
             "config.SLURM.USE_SLURM=true",
-            f"config.SLURM.LOG_FOLDER={spec.run_dir}/slurm",
+            override("config.SLURM.LOG_FOLDER", f"{spec.run_dir}/slurm"),
             f"config.SLURM.NAME=seer_{spec.checkpoint}_{spec.labels.name}_s{spec.seed}",
         ]
         args, config = compose_with_args(overrides, dump_config=True)
+        # What the job will be, recorded now: a later sweep compares it before
+        # the job has run (the job's first node claims the folder when it runs).
+        run_folder.record_identity(
+            spec.run_dir, args.engine_name, fingerprint(config, args.engine_name)
+        )
         job = launch_on_slurm(config, args.engine_name, cluster=self.slurm_cluster)
         runs_lib.record_slurm_job(spec, str(job.job_id))
         return str(job.job_id)
@@ -361,6 +405,13 @@ class Sweep:
         md, csv_path = self.write_tables(failed)
         tqdm.write(f"results: {md} and {csv_path}")
         return 1 if failed else 0
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 _SAID: set[str] = set()

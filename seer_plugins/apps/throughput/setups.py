@@ -171,7 +171,9 @@ def _common_overrides(options: BenchOptions) -> list[str]:
         "config.MODEL.ACTIVATION_CHECKPOINTING.USE_ACTIVATION_CHECKPOINTING="
         f"{options.activation_checkpointing}",
         "config.MODEL.SYNC_BN_CONFIG.CONVERT_BN_TO_SYNC_BN=False",
-        f"config.CHECKPOINT.DIR={Path(tempfile.gettempdir()) / 'seer_bench_run'}",
+        override(
+            "config.CHECKPOINT.DIR", str(Path(tempfile.gettempdir()) / "seer_bench_run")
+        ),
     ]
 
 

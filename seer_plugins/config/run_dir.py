@@ -1,0 +1,40 @@
+"""`CHECKPOINT.DIR: auto`: a fresh run folder per config, weights and labels.
+
+VISSL's default run folder is the working directory ("."), where a linear
+evaluation, then a fine-tuning or another `WEIGHTS_INIT`, share one folder: the
+second finds the first's final checkpoint and exits 0 with nothing trained. The
+benchmark configs say `auto` instead, which composing turns into
+
+    runs/<config>/<weights>__<labels>/
+
+under the working directory: `<weights>` is the weights file's folder and name
+(`pretrain-checkpoint`; `random` without one), `<labels>` the split file's name
+(`all` without one). The run folder then records its fingerprint
+(:mod:`seer_plugins.runs.run_folder`).
+"""
+
+import re
+from pathlib import Path
+
+AUTO = "auto"
+RUNS_ROOT = "runs"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def auto_run_dir(config, config_name: str) -> None:
+    """Replace `CHECKPOINT.DIR: auto` by the run's own folder (module doc)."""
+    if str(config.CHECKPOINT.DIR) != AUTO:
+        return
+    weights = str(config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or "")
+    weights_name = (
+        _slug(f"{Path(weights).parent.name}-{Path(weights).stem}".lstrip("-"))
+        if weights
+        else "random"
+    )
+    split = str(config.DATA.TRAIN.get("LOW_SHOT_SPLIT_FILE", "") or "")
+    labels = _slug(Path(split).stem) if split else "all"
+    parts = [_slug(part) for part in config_name.split("/") if part]
+    config.CHECKPOINT.DIR = str(Path(RUNS_ROOT, *parts, f"{weights_name}__{labels}"))
