@@ -329,3 +329,25 @@ def test_intensity_reaches_pretraining_and_every_benchmark(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: --intensity='gamma'")
     assert not (tmp_path / "o").exists()
+
+
+def test_paths_the_demo_writes_into_overrides_read_back_as_given(tmp_path):
+    """An --out with a comma, a space, a quote and non-ASCII: Hydra reads each
+    path the demo and its sweeps place into overrides back unchanged."""
+    from seer_plugins.apps.sweep import runs as runs_lib
+    from seer_plugins.config.compose import compose
+
+    out = tmp_path / "out_a,b it's ü"
+    data = out / "data"
+    _class_folder(data / "train", classes=3, per_class=4)
+    pretraining = compose(pipeline.pretrain_run_overrides(out, data, None))
+    assert pretraining.CHECKPOINT.DIR == str(out / "pretrain")
+    assert pretraining.DATA.TRAIN.DATA_PATHS == [f"{data}/train"]
+    checkpoint = out / "pretrain" / "model_final_checkpoint_phase0.torch"
+    sweep = pipeline.plan_sweeps(out, data, [("seer", str(checkpoint))], [0], None)
+    spec = sweep["linear"].runs[0]
+    benchmark = compose(sweep["linear"].run_overrides(spec))
+    assert benchmark.CHECKPOINT.DIR == spec.run_dir
+    assert benchmark.MODEL.WEIGHTS_INIT.PARAMS_FILE == str(checkpoint)
+    assert benchmark.DATA.TRAIN.LOW_SHOT_SPLIT_FILE.startswith(str(out))
+    assert isinstance(spec.labels, runs_lib.Labels)

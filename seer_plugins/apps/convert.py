@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from seer_plugins.checkpoints import convert_report as report
+from seer_plugins.checkpoints.atomic import atomic_file
 from seer_plugins.checkpoints.convert import (
     consolidated_checkpoint,
     convert,
@@ -31,6 +32,7 @@ from seer_plugins.checkpoints.formats import (
     load_checkpoint,
     unwrap_state_dict,
 )
+from seer_plugins.checkpoints.output_paths import checked_output
 from seer_plugins.checkpoints.sharded import read_model_state, shard_folder
 from seer_plugins.errors import ConfigError, command_parser
 
@@ -79,7 +81,8 @@ def convert_file(
             converted.update({report.HEAD_PREFIX + k: v for k, v in heads.items()})
         else:
             converted["classy_state_dict"]["base_model"]["model"]["heads"] = heads
-    torch.save(converted, output_path)
+    with atomic_file(output_path) as f:
+        torch.save(converted, f)
     print(f"converted {input_path} ({source}) -> {output_path} ({to})")
     for line in report.describe_trunk(trunk):
         print(f"  {line}")
@@ -113,6 +116,9 @@ def main(argv: Sequence[str]) -> int:
         "strict=False), as heads in a VISSL checkpoint",
     )
     parser.add_argument(
+        "--force", action="store_true", help="replace OUTPUT if it exists"
+    )
+    parser.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow arbitrary pickled objects in INPUT (only for files you trust)",
@@ -122,10 +128,16 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError(
             "INPUT", args.input, "does not exist", "give a weights file or shard folder"
         )
-    try:
-        convert_file(
-            args.input, args.output, args.to, args.trust_pickle, args.keep_head
+    output = checked_output(args.output, [args.input], args.force)
+    if Path(args.input).is_dir() and not (Path(args.input) / ".metadata").is_file():
+        raise ConfigError(
+            "INPUT",
+            args.input,
+            "is a folder without a sharded checkpoint's .metadata",
+            "give a checkpoint file, or a folder of shards (sharded/<name>/ of a run)",
         )
+    try:
+        convert_file(args.input, output, args.to, args.trust_pickle, args.keep_head)
     except ConversionError as error:
         raise ConfigError(
             "INPUT",

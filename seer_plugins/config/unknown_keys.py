@@ -47,14 +47,32 @@ def _node(defaults: Mapping, path: str) -> Mapping:
     return node if isinstance(node, Mapping) else {}
 
 
+def _all_paths(node: Mapping, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in node.items():
+        paths.append(f"{prefix}{key}")
+        if isinstance(value, Mapping):
+            paths += _all_paths(value, f"{prefix}{key}.")
+    return paths
+
+
 def suggestion(path: str, defaults: Mapping) -> str:
-    """What to write instead of the unknown `path`, in words."""
+    """What to write instead of the unknown `path`, in words: a close name beside
+    it, else the same name under another prefix (`NUM_DATALOADER_WORKERS` ->
+    `DATA.NUM_DATALOADER_WORKERS`), else the keys beside it."""
     parent, _, name = path.rpartition(".")
     siblings = sorted(_node(defaults, path))
     close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)
     where = f"config.{parent}." if parent else "config."
     if close:
         return f"did you mean {where}{close[0]}?"
+    elsewhere = sorted(
+        (p for p in _all_paths(defaults) if p.rpartition(".")[2] == name),
+        key=lambda p: (p.count("."), p),
+    )
+    if elsewhere:
+        shown = " or ".join(f"config.{p}" for p in elsewhere[:3])
+        return f"did you mean {shown}?"
     shown = ", ".join(siblings[:12]) + (" ..." if len(siblings) > 12 else "")
     return f"valid keys under {where.rstrip('.')}: {shown}"
 

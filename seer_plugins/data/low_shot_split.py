@@ -23,7 +23,8 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
 from seer_plugins.checkpoints.atomic import write_text_atomically
-from seer_plugins.data.file_lists import read_entries, read_labels
+from seer_plugins.checkpoints.output_paths import checked_output
+from seer_plugins.data.file_lists import is_text_list, read_entries, read_labels
 from seer_plugins.errors import ConfigError, OneLineArgumentParser
 
 
@@ -314,6 +315,9 @@ def build_parser() -> OneLineArgumentParser:
     parser.add_argument(
         "--out", help="split file to write (default: <name>_seed<seed>.txt here)"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="replace --out if it exists"
+    )
     return parser
 
 
@@ -324,11 +328,19 @@ def _validated(args) -> None:
         )
     if args.per_class is not None and args.per_class < 1:
         raise ConfigError("--per-class", args.per_class, "is not >= 1", "e.g. 13")
-    if not Path(args.source).exists():
+    source = Path(args.source)
+    if not source.exists():
         raise ConfigError(
             "source",
             args.source,
             "does not exist",
+            "give an image folder (one subfolder per class) or a file list",
+        )
+    if source.is_file() and not is_text_list(source):
+        raise ConfigError(
+            "source",
+            args.source,
+            "is neither a folder nor a .txt/.csv file list",
             "give an image folder (one subfolder per class) or a file list",
         )
 
@@ -344,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
     _validated(args)
     name = split_name(fraction=args.fraction, per_class=args.per_class)
     out = args.out or f"{name}_seed{args.seed}.txt"
+    checked_output(out, [args.source], args.force, key="--out")
     try:
         report = make_split_report(
             args.source,
@@ -352,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
             per_class=args.per_class,
             seed=args.seed,
         )
+    except UnicodeDecodeError:
+        raise ConfigError(
+            "source", args.source, "is not a text file list", "a .txt or .csv list"
+        ) from None
     except (ValueError, FileNotFoundError) as error:
         if isinstance(error, ConfigError):
             raise

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from vissl.models import build_model
 
+from seer_plugins.checkpoints.atomic import atomic_file
+from seer_plugins.checkpoints.output_paths import checked_output
 from seer_plugins.config.compose import compose
 from seer_plugins.errors import command_parser
 
@@ -40,7 +42,8 @@ def write_init_checkpoint(overrides: Sequence[str], path: str | os.PathLike) -> 
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(content, path)
+    with atomic_file(path) as f:
+        torch.save(content, f)
     return path
 
 
@@ -55,7 +58,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "overrides", nargs="+", help="config=NAME and overrides, as for seer train"
     )
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
-    path = write_init_checkpoint(args.overrides, args.out)
+    out = checked_output(args.out, force=args.force, key="OUT")
+    path = write_init_checkpoint(args.overrides, out)
     print(f"wrote {path}: the model of {' '.join(args.overrides)}, untrained")
     return 0
