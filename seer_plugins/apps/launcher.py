@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,11 @@ from seer_plugins.config.compose import compose_with_args
 from seer_plugins.errors import MISSING, ConfigError, report
 from seer_plugins.hooks.registry import seer_hook_generator
 from seer_plugins.runs.run_folder import RunClaim, claim_run_folder
+from seer_plugins.trainer.stop_signals import (
+    TrainingInterrupted,
+    forwarding_stop_signals,
+    received_signal,
+)
 
 
 class SeerSlurmJob:
@@ -144,19 +150,21 @@ def main(overrides: Sequence[str], restart: bool = False):
             )
             return None
         logging.info("launching %s with seer_plugins hooks", args.engine_name)
-        launch_distributed(
-            cfg=config,
-            node_id=args.node_id,
-            engine_name=args.engine_name,
-            hook_generator=seer_hook_generator,
-        )
+        with forwarding_stop_signals():
+            launch_distributed(
+                cfg=config,
+                node_id=args.node_id,
+                engine_name=args.engine_name,
+                hook_generator=seer_hook_generator,
+            )
     finally:
         for held in claims:
             held.release()
 
 
-def worker_config_error(error: Exception) -> ConfigError | None:
-    """The ConfigError a spawned worker raised, from torch's re-raised traceback."""
+def _worker_exception(error: Exception) -> tuple[type, str] | None:
+    """The class and message of the exception a spawned worker raised, from torch's
+    re-raised traceback (its last line: `module.Class: message`)."""
     text = str(error).strip().splitlines()
     last = text[-1] if text else ""
     match = re.match(r"^([\w.]+): (.*)$", last)
@@ -167,25 +175,44 @@ def worker_config_error(error: Exception) -> ConfigError | None:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
         return None
-    if not (isinstance(cls, type) and issubclass(cls, ConfigError)):
+    return (cls, match.group(2)) if isinstance(cls, type) else None
+
+
+def worker_config_error(error: Exception) -> ConfigError | None:
+    """The ConfigError a spawned worker raised, from torch's re-raised traceback."""
+    found = _worker_exception(error)
+    if found is None or not issubclass(found[0], ConfigError):
         return None
     refused = ConfigError("", "", "")
-    refused.args = (match.group(2),)
+    refused.args = (found[1],)
     return refused
+
+
+def interrupted(message: str, signum: int) -> int:
+    """Say why the run stopped (one line) and return the exit status 128 + signal."""
+    print(f"seer train: {message}", file=sys.stderr)
+    return 128 + signum
 
 
 def cli(argv: Sequence[str], restart: bool = False) -> int:
     """`main` for the command line: a refused config or input is one `error:` line and
-    exit status 2, whether found before the processes start or by a worker."""
+    exit status 2, whether found before the processes start or by a worker; a run
+    stopped by SIGINT / SIGTERM (with its checkpoint) exits 130 / 143."""
     try:
         main(argv, restart=restart)
     except ConfigError as error:
         return report(error)
+    except TrainingInterrupted as stopped:
+        return interrupted(str(stopped), stopped.signum)
     except ProcessRaisedException as error:
         refused = worker_config_error(error)
-        if refused is None:
-            raise
-        return report(refused)
+        if refused is not None:
+            return report(refused)
+        found = _worker_exception(error)
+        if found is not None and issubclass(found[0], TrainingInterrupted):
+            signum = received_signal() or signal.SIGTERM
+            return interrupted(found[1], signum)
+        raise
     return 0
 
 

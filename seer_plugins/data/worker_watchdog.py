@@ -10,10 +10,15 @@ process wrote to.
 
 :class:`ExitWithTrainingProcess` wraps a loader's `worker_init_fn`: each worker
 also starts a daemon thread that checks every few seconds whether the training
-process still runs, and ends the worker when it does not.
+process still runs, and ends the worker when it does not. The workers ignore
+SIGINT, and SIGTERM from any process but the training process: it stops on them,
+at an iteration boundary (:mod:`seer_plugins.trainer.stop_signals`), and needs its
+workers until then; its own SIGTERM (multiprocessing ending its daemonic workers at
+exit) still ends them.
 """
 
 import os
+import signal
 import threading
 import time
 
@@ -43,6 +48,27 @@ def _exit_when_gone(pid: int) -> None:
     os._exit(1)  # no clean-up: the queues' other end is gone with the process
 
 
+def _terminate_only_from(pid: int) -> None:
+    """Die of SIGTERM from `pid` only (the training process ending its workers, as
+    multiprocessing does at exit); one from anyone else (SLURM's pre-emption, sent
+    to every process) is the training process's to act on. Where the sender cannot
+    be known (no `sigwaitinfo`), SIGTERM keeps its default."""
+    if not hasattr(signal, "sigwaitinfo"):
+        return
+
+    def wait_for_terminate():
+        while True:
+            if signal.sigwaitinfo({signal.SIGTERM}).si_pid == pid:
+                os._exit(0)
+
+    # Blocked here, before any other thread starts (they inherit the mask), so
+    # only the waiting thread takes it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(
+        target=wait_for_terminate, name="seer-terminate-from-training", daemon=True
+    ).start()
+
+
 class ExitWithTrainingProcess:
     """A picklable `worker_init_fn`: runs `inner`, then watches `training_pid`."""
 
@@ -51,6 +77,10 @@ class ExitWithTrainingProcess:
         self.training_pid = training_pid
 
     def __call__(self, worker_id: int) -> None:
+        # Ctrl-C and SLURM's SIGTERM reach every process; the training process
+        # stops on them at an iteration boundary, and needs its workers until then.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _terminate_only_from(self.training_pid)
         if self.inner is not None:
             self.inner(worker_id)
         threading.Thread(

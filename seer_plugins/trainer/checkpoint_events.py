@@ -39,5 +39,10 @@ def due_checkpoint_file(task, hook_function_name: str) -> str | None:
         mode = "phase"
     else:
         return None
+    return checkpoint_file_name(task, mode, number, final)
+
+
+def checkpoint_file_name(task, mode: str, number: int, final: bool = False) -> str:
+    """The name VISSL's writer gives a checkpoint (`model_iteration8.torch`)."""
     writer = CheckpointWriter(task.checkpoint_folder, final, mode, number, "disk")
     return writer.get_checkpoint_name()

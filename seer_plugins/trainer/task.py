@@ -40,6 +40,7 @@ from classy_vision.tasks import register_task
 from fairscale.nn import FullyShardedDataParallel
 from torch.distributed.device_mesh import init_device_mesh
 from torch.utils.data import DataLoader
+from vissl.hooks.log_hooks import LogLossMetricsCheckpointHook
 from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
 
@@ -53,8 +54,16 @@ from seer_plugins.sharding.config import sharding_settings
 from seer_plugins.sharding.materialise import materialise
 from seer_plugins.sharding.wrap import ShardedModel, shard_model
 from seer_plugins.trainer.amp import grad_scaler, set_grad_scaler
-from seer_plugins.trainer.checkpoint_events import due_checkpoint_file
+from seer_plugins.trainer.checkpoint_events import (
+    checkpoint_file_name,
+    due_checkpoint_file,
+)
 from seer_plugins.trainer.rng_state import capture_rng_state, restore_rng_state
+from seer_plugins.trainer.stop_signals import (
+    StopAgreement,
+    TrainingInterrupted,
+    take_note_of_stop_signals,
+)
 
 TASK_NAME = "seer_self_supervision_task"
 STATE_KEY = "seer_resume"
@@ -84,6 +93,8 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         self.sharding = sharding_settings(config)
         # The folder of shards of the checkpoint being written, for get_classy_state.
         self._sharded_reference = None
+        # Whether the ranks stop at this iteration boundary (on a signal).
+        self._stop_agreement = None
         # How the loss buffers were resumed, for the resume warning.
         self._loss_resume_note = "as saved"
 
@@ -225,7 +236,16 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         return dict(enumerate(gathered)) if rank == 0 else {}
 
     def run_hooks(self, hook_function_name: str):
+        if hook_function_name == "on_start":
+            take_note_of_stop_signals()
+            self._stop_agreement = StopAgreement()
+        stop = 0
+        if hook_function_name == "on_step" and self.train and self._stop_agreement:
+            stop = self._stop_agreement.stop_signal()
         checkpoint_file = due_checkpoint_file(self, hook_function_name)
+        scheduled = checkpoint_file is not None
+        if stop and not scheduled:
+            checkpoint_file = checkpoint_file_name(self, "iteration", self.iteration)
         if checkpoint_file is not None:
             # Before the hooks: VISSL's checkpoint hook saves during these events,
             # on rank 0 only; what every rank must contribute is collected here.
@@ -238,13 +258,28 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
                     checkpoint_file,
                 )
         super().run_hooks(hook_function_name)
+        if stop and not scheduled:
+            self._checkpoint_now()
         if checkpoint_file is not None:
             self._rank_states = None
             self._sharded_reference = None
+        if stop:
+            path = os.path.join(self.checkpoint_folder, checkpoint_file)
+            raise TrainingInterrupted(stop, self.iteration, path)
         if hook_function_name == "on_phase_start" and self._pending_rank_state:
             # After the phase's data iterator exists, as when the state was taken.
             restore_rng_state(self._pending_rank_state["rng"], self.device)
             self._pending_rank_state = None
+
+    def _checkpoint_now(self) -> None:
+        """An iteration checkpoint now, through VISSL's checkpoint hook (a stop
+        signal's: :mod:`seer_plugins.trainer.stop_signals`)."""
+        hook = next(
+            h for h in self.hooks if isinstance(h, LogLossMetricsCheckpointHook)
+        )
+        hook._checkpoint_model(
+            self, mode_frequency=1, mode_num=self.iteration, mode="iteration"
+        )
 
     def get_classy_state(self, deep_copy: bool = False):
         if self.sharding.enabled:

@@ -1,10 +1,17 @@
-"""Entry script for the kill-and-resume test: logs every loss, can SIGKILL itself.
+"""Entry script for the kill-and-resume tests: logs every loss, can SIGKILL itself,
+or send the launcher a stop signal.
 
 The `seer_test_loss_log` hook appends `<iteration> <loss>` (the float's exact
 repr) to `losses_rank<R>.txt` in the checkpoint folder after each update. With
 `SEER_TEST_KILL_AT_ITERATION=N` in the environment it kills its own process with
 SIGKILL at the end of iteration N, after VISSL's checkpoint hook has run: no
-exception, no clean-up, as a preempted node would die.
+exception, no clean-up, as a preempted node would die. With
+`SEER_TEST_SIGNAL_AT_ITERATION=N` and `SEER_TEST_SIGNAL=SIGINT|SIGTERM`, rank 0
+sends that signal at the end of iteration N: to the launcher's process only, as
+`kill PID` would (the launcher passes it on to its workers), or with
+`SEER_TEST_SIGNAL_TO=group` to every process of the run, data loader workers
+included, as a terminal's Ctrl-C or SLURM's pre-emption does. Exits with the
+launcher's status.
 
     python resume_probe.py OVERRIDES...
 """
@@ -20,11 +27,16 @@ import torch.distributed as dist  # noqa: E402
 from vissl.utils.checkpoint import get_checkpoint_folder  # noqa: E402
 
 import seer_plugins  # noqa: E402,F401
-from seer_plugins.apps.launcher import main  # noqa: E402
+from seer_plugins.apps.launcher import cli  # noqa: E402
 from seer_plugins.hooks.base import SeerHook  # noqa: E402
 from seer_plugins.hooks.registry import register_hook  # noqa: E402
 
 KILL_ENV = "SEER_TEST_KILL_AT_ITERATION"
+SIGNAL_AT_ENV = "SEER_TEST_SIGNAL_AT_ITERATION"
+SIGNAL_ENV = "SEER_TEST_SIGNAL"
+SIGNAL_TO_ENV = "SEER_TEST_SIGNAL_TO"
+# The launcher's process id, for its spawned workers (set before they start).
+LAUNCHER_PID_ENV = "SEER_TEST_LAUNCHER_PID"
 
 
 @register_hook("seer_test_loss_log")
@@ -33,6 +45,7 @@ class SeerTestLossLogHook(SeerHook):
         super().__init__()
         self.folder = folder
         self.kill_at = int(os.environ.get(KILL_ENV, "0"))
+        self.signal_at = int(os.environ.get(SIGNAL_AT_ENV, "0"))
 
     @classmethod
     def from_config(cls, config):
@@ -47,7 +60,18 @@ class SeerTestLossLogHook(SeerHook):
     def on_step(self, task):
         if task.train and task.iteration == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if task.train and task.iteration == self.signal_at and rank == 0:
+            launcher = int(os.environ[LAUNCHER_PID_ENV])
+            signum = signal.Signals[os.environ[SIGNAL_ENV]]
+            if os.environ.get(SIGNAL_TO_ENV) == "group":
+                os.killpg(launcher, signum)  # the launcher leads its own group
+            else:
+                os.kill(launcher, signum)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
+    if os.environ.get(SIGNAL_TO_ENV) == "group":
+        os.setsid()  # a group of this run's processes only, not the test's
+    sys.exit(cli(sys.argv[1:]))
