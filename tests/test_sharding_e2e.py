@@ -6,9 +6,9 @@ every 4 iterations; 2 epochs of 10 iterations. Runs are shared between the tests
 (each is made once per module, when a test first needs it):
 
 - DDP and sharded, with 2 and with 4 processes, from the same initial weights (a
-  `MODEL.WEIGHTS_INIT` file: a sharded model is initialised on the meta device,
-  shard by shard, so a random init could not match DDP's): equal losses, bytes per
-  rank, the consolidated export. With 2 processes in the default float32, where the
+  `MODEL.WEIGHTS_INIT` file): equal losses, bytes per rank, the consolidated
+  export; and with 2, from the same `SEED_VALUE` without one (the sharded run takes
+  its shards of rank 0's unsharded build). With 2 processes in the default float32, where the
   two paths are bit-identical. With 4, the gradient sums are float64 in both paths
   (`REDUCE_DTYPE: float64`; DDP through a comm hook), and again bit-identical: in
   float32, 4 ranks' gradients are added in another order by DDP's bucketed
@@ -19,6 +19,7 @@ every 4 iterations; 2 epochs of 10 iterations. Runs are shared between the tests
   sums, exact, cannot depend on the order;
 - the 2-process sharded run killed with SIGKILL at iteration 14, then resumed by
   AUTO_RESUME from iteration 12; its checkpoint also resumed on 1 and on 4 processes;
+  and one killed at iteration 7, resumed from iteration 4, inside the freeze;
 - two launchers with `NUM_NODES=2` (node_id 0 and 1, 2 processes each, tcp on
   localhost) against one node of 4 processes;
 - the 2-process DDP checkpoint resumed on 1 process (its SwAV queue redealt);
@@ -52,6 +53,8 @@ PROBE = REPO / "tests" / "support" / "sharding_probe.py"
 EPOCH, CHECKPOINT_EVERY, KILL_AT = 10, 4, 14
 ITERATIONS = 2 * EPOCH
 RESUMED_FROM = KILL_AT - KILL_AT % CHECKPOINT_EVERY
+# Killed after the prototype freeze ends, its last checkpoint within it.
+FROZEN_KILL_AT = 7
 # Relative tolerance of the sharded losses against DDP's (the issue's criterion).
 RTOL = 1e-5
 
@@ -264,6 +267,41 @@ def test_sigkill_then_auto_resume_gives_identical_losses(runs):
             *range(RESUMED_FROM, ITERATIONS),
         ]
         again = got[KILL_AT:]
+        assert again == [(i, expected[i]) for i, _ in again], rank
+
+
+def test_sharded_and_ddp_runs_of_one_seed_start_from_the_same_weights(runs):
+    """No WEIGHTS_INIT: the sharded run takes its shards of the model an unsharded
+    build of the same SEED_VALUE makes, so the losses are equal from iteration 0."""
+    losses = {}
+    for sharded in (True, False):
+        folder, rc, out = runs.launch(
+            f"seeded_{sharded}", lambda f, s=sharded: _overrides(f, 2, "", s)
+        )
+        assert rc == 0, out[-4000:]
+        losses[sharded] = [_losses(folder, rank) for rank in range(2)]
+    assert [i for i, _ in losses[True][0]] == list(range(ITERATIONS))
+    assert losses[True] == losses[False]
+
+
+def test_a_checkpoint_taken_while_the_prototypes_are_frozen_resumes(runs):
+    """Killed after iteration 7, resumed from iteration 4's checkpoint, taken during
+    the prototype freeze (the first 5 iterations): the frozen prototypes had no
+    momentum yet, and, resumed, have none until their first update."""
+    uninterrupted = runs.get("fsdp2", 2)
+    init = runs.initial_weights()
+    folder, rc, out = runs.launch(
+        "frozen", lambda f: _overrides(f, 2, init), kill_at=FROZEN_KILL_AT
+    )
+    assert rc != 0 and "SIGKILL" in out, out[-3000:]
+    _, rc, out = runs.launch("frozen", lambda f: _overrides(f, 2, init), keep=True)
+    assert rc == 0, out[-4000:]
+    assert re.search(r"Resume from file: .*model_iteration4\.torch", out)
+    for rank in range(2):
+        expected = dict(_losses(uninterrupted, rank))
+        got = _losses(folder, rank)
+        assert [i for i, _ in got] == [*range(FROZEN_KILL_AT), *range(4, ITERATIONS)]
+        again = got[FROZEN_KILL_AT:]
         assert again == [(i, expected[i]) for i, _ in again], rank
 
 

@@ -44,7 +44,11 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_state_dict,
+    set_state_dict,
+)
 
 from seer_plugins.checkpoints.atomic import PARTIAL_SUFFIX, replace_folder
 
@@ -118,9 +122,31 @@ def save_sharded(
     return {"folder": relative, "world_size": world_size}
 
 
+def saved_optimizer_states(folder: str) -> set[str]:
+    """The parameters (by name) whose optimizer state a sharded checkpoint holds."""
+    metadata = dcp.FileSystemReader(folder).read_metadata()
+    return {
+        str(path[2])
+        for path in metadata.planner_data.values()
+        if len(path) > 2 and tuple(path[:2]) == ("optim", "state")
+    }
+
+
 def load_sharded(model: nn.Module, optimizer, folder: str) -> None:
-    """Load a sharded checkpoint into `model` and `optimizer` (any world size)."""
+    """Load a sharded checkpoint into `model` and `optimizer` (any world size).
+
+    A parameter not yet updated when the checkpoint was taken (SwAV's prototypes
+    during their freeze) has no optimizer state in it: SGD makes its momentum buffer
+    on the first update. torch's `get_state_dict` gives every parameter state (it
+    steps the optimizer once at lr 0 to make it), which DCP would then look for in
+    the checkpoint; such a parameter is left out, and, as in the run that saved,
+    has no state until its first update.
+    """
     model_state, optim_state = get_state_dict(model, optimizer)
+    saved = saved_optimizer_states(folder)
+    optim_state["state"] = {
+        name: value for name, value in optim_state["state"].items() if name in saved
+    }
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=folder)
     set_state_dict(
@@ -128,6 +154,8 @@ def load_sharded(model: nn.Module, optimizer, folder: str) -> None:
         optimizer,
         model_state_dict=state["model"],
         optim_state_dict=state["optim"],
+        # Parameters without saved state are known (above), not an error.
+        options=StateDictOptions(strict=False),
     )
     logging.info("Loaded the shards of %s", folder)
 

@@ -15,8 +15,9 @@ Fans come from the global shapes (a DTensor's `shape`), so each shard is drawn f
 the distribution of the unsharded tensor. Each rank draws from its own seed,
 `SEED_VALUE + rank` (a forked generator: the training streams are untouched), so
 shards differ from each other, but the values are not those an unsharded build
-would draw: runs that must start from identical weights load them with
-`MODEL.WEIGHTS_INIT` (:mod:`seer_plugins.checkpoints.sharded_load`).
+would draw. That is enough where the values are replaced next (a resumed run, a
+`MODEL.WEIGHTS_INIT` file); a new run without one takes its shards of an unsharded
+build instead (:mod:`seer_plugins.trainer.sharded_model`).
 """
 
 import warnings

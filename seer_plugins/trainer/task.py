@@ -38,27 +38,26 @@ import torch
 import torch.distributed as dist
 from classy_vision.tasks import register_task
 from fairscale.nn import FullyShardedDataParallel
-from torch.distributed.device_mesh import init_device_mesh
 from torch.utils.data import DataLoader
 from vissl.hooks.log_hooks import LogLossMetricsCheckpointHook
 from vissl.optimizers import get_optimizer_param_groups
 from vissl.trainer.train_task import SelfSupervisionTask
 
 from seer_plugins.checkpoints import sharded as sharded_checkpoint
-from seer_plugins.checkpoints.sharded_load import load_weights_init
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
 from seer_plugins.data.worker_start import preload_forkserver
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
 from seer_plugins.models.wrappers import unwrap
 from seer_plugins.sharding.config import sharding_settings
-from seer_plugins.sharding.materialise import materialise
-from seer_plugins.sharding.wrap import ShardedModel, shard_model
+from seer_plugins.sharding.wrap import ShardedModel
 from seer_plugins.trainer.amp import grad_scaler, set_grad_scaler
 from seer_plugins.trainer.checkpoint_events import (
     checkpoint_file_name,
     due_checkpoint_file,
 )
+from seer_plugins.trainer.ranks import rank_and_world_size
 from seer_plugins.trainer.rng_state import capture_rng_state, restore_rng_state
+from seer_plugins.trainer.sharded_model import build_sharded_model
 from seer_plugins.trainer.stop_signals import (
     StopAgreement,
     TrainingInterrupted,
@@ -67,12 +66,6 @@ from seer_plugins.trainer.stop_signals import (
 
 TASK_NAME = "seer_self_supervision_task"
 STATE_KEY = "seer_resume"
-
-
-def _rank_and_world_size() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _torch_loader(loader):
@@ -101,26 +94,11 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
     # -- the model: sharded instead of DDP-wrapped ---------------------------------
 
     def _build_model(self):
-        """VISSL's model; sharded, it is built on the meta device, then sharded, and
-        only then are this rank's shards allocated and initialised (or loaded)."""
+        """VISSL's model; sharded, built on the meta device, sharded, then given
+        weights (:mod:`seer_plugins.trainer.sharded_model`)."""
         if not self.sharding.enabled:
             return super()._build_model()
-        with torch.device("meta"):
-            model = super()._build_model()  # SyncBN, freezing; weights: below
-        module = unwrap(model)  # the nn.Module inside ClassyVision's wrapper
-        rank, world_size = _rank_and_world_size()
-        mesh = init_device_mesh(self.device.type, (world_size,))
-        units = shard_model(module, self.sharding, mesh)
-        materialise(module, self.device, seed=int(self.config.SEED_VALUE) + rank)
-        logging.info(
-            "Sharded over %d ranks, %d units (largest %.1fM parameters)",
-            world_size,
-            len(units),
-            max(u.params for u in units) / 1e6,
-        )
-        if self.checkpoint_path is None and self.config.MODEL.WEIGHTS_INIT.PARAMS_FILE:
-            load_weights_init(module, self.config)
-        return model
+        return build_sharded_model(self, super()._build_model)
 
     def _restore_model_weights(self, model):
         if self.sharding.enabled:
@@ -189,13 +167,13 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         length is the global one over the world size)."""
         loss = super()._build_loss()
         saved = (self.checkpoint or {}).get("classy_state_dict", {}).get(STATE_KEY)
-        _, world_size = _rank_and_world_size()
+        _, world_size = rank_and_world_size()
         if saved and "loss" in self.checkpoint and saved["world_size"] != world_size:
             self.checkpoint["loss"] = self._loss_state_for_this_world(loss, saved)
         return loss
 
     def _loss_state_for_this_world(self, loss, saved) -> dict:
-        rank, world_size = _rank_and_world_size()
+        rank, world_size = rank_and_world_size()
         ranks = saved["ranks"]
         inner = unwrap(loss)
         if (
@@ -227,7 +205,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
 
     def _gather_rank_states(self) -> dict:
         """{rank: state} on rank 0 ({rank: own state} for FSDP's per-rank shards)."""
-        rank, world_size = _rank_and_world_size()
+        rank, world_size = rank_and_world_size()
         local = self._local_state()
         if world_size == 1 or isinstance(self.base_model, FullyShardedDataParallel):
             return {rank: local}
@@ -286,7 +264,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
             state = self._classy_state_without_weights(deep_copy)
         else:
             state = super().get_classy_state(deep_copy=deep_copy)
-        rank, world_size = _rank_and_world_size()
+        rank, world_size = rank_and_world_size()
         scaler = grad_scaler(self)
         state[STATE_KEY] = {
             "world_size": world_size,
@@ -367,7 +345,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
             scaler = torch.amp.GradScaler(self.device.type)
             scaler.load_state_dict(saved["grad_scaler"])
             set_grad_scaler(self, scaler)
-        rank, world_size = _rank_and_world_size()
+        rank, world_size = rank_and_world_size()
         own = saved["ranks"].get(rank)
         if saved["world_size"] != world_size or own is None:
             # Another world size splits the data and the queue differently anyway.
