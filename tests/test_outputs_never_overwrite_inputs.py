@@ -14,10 +14,11 @@ from seer_plugins.apps.sweep.init_checkpoint import write_init_checkpoint
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A run folder as VISSL leaves it: a final checkpoint and its link."""
+    """A run folder as VISSL leaves it: a final checkpoint and its link (weights
+    other than seer_tiny's untrained ones: another seed's)."""
     folder = tmp_path_factory.mktemp("run")
     final = folder / "model_final_checkpoint_phase0.torch"
-    write_init_checkpoint(["config=pretrain/seer_tiny"], final)
+    write_init_checkpoint(["config=pretrain/seer_tiny", "config.SEED_VALUE=7"], final)
     (folder / "checkpoint.torch").symlink_to(final.name)
     return folder
 
@@ -49,6 +50,22 @@ def test_init_checkpoint_does_not_write_through_a_link(trained, capsys):
     argv = ["init-checkpoint", str(link), "config=pretrain/seer_tiny"]
     _refused(capsys, argv, "OUT", f"exists (a link to {final})")
     assert final.read_bytes() == before
+
+
+def test_the_same_init_checkpoint_twice_is_unchanged(tmp_path, capsys):
+    argv = [
+        "init-checkpoint",
+        str(tmp_path / "init.torch"),
+        "config=pretrain/seer_tiny",
+    ]
+    assert cli.main(argv) == 0
+    made = (tmp_path / "init.torch").stat().st_mtime_ns
+    assert cli.main(argv) == 0
+    assert "unchanged (the same untrained model)" in capsys.readouterr().out
+    assert (tmp_path / "init.torch").stat().st_mtime_ns == made
+    other = [*argv, "config.SEED_VALUE=1"]
+    _refused(capsys, other, "OUT", "exists, holding other weights; add --force")
+    assert cli.main([*other, "--force"]) == 0
 
 
 def test_an_existing_output_is_replaced_only_with_force(trained, tmp_path, capsys):
@@ -96,10 +113,13 @@ def test_split_refuses_an_image_and_an_existing_output(tmp_path, capsys):
     out = tmp_path / "split.txt"
     out.write_text("mine\n")
     argv = ["split", str(tmp_path / "data"), "--per-class", "1", "--out", str(out)]
-    _refused(capsys, argv, "--out", "exists; add --force")
+    _refused(capsys, argv, "--out", "exists, holding another split; add --force")
     assert out.read_text() == "mine\n"
     assert cli.main([*argv, "--force"]) == 0
     assert len(out.read_text().splitlines()) == 2
+    # The same command again (the README's commands, run twice): the same split.
+    assert cli.main(argv) == 0
+    assert "unchanged (the same split)" in capsys.readouterr().out
 
 
 def test_a_key_under_another_prefix_gets_a_did_you_mean():

@@ -167,7 +167,12 @@ def write_split_file(images: Iterable[LabelledImage], path: str | os.PathLike) -
     exists is whole (a sweep reuses it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomically(path, "".join(f"{image.entry}\n" for image in images))
+    return write_text_atomically(path, split_text(images))
+
+
+def split_text(images: Iterable[LabelledImage]) -> str:
+    """A split file's contents: one entry per line."""
+    return "".join(f"{image.entry}\n" for image in images)
 
 
 def read_split_file(path: str | os.PathLike) -> list[str]:
@@ -273,7 +278,8 @@ def make_low_shot_split(
 def make_split_report(
     source, out, *, fraction=None, per_class=None, seed=0, check_images=True
 ) -> SplitReport:
-    """:func:`make_low_shot_split`, returning what it wrote and why."""
+    """:func:`make_low_shot_split`, returning what it wrote (`out=None`: what it
+    would write) and why."""
     listing = list_images(source)
     unreadable = []
     if check_images:
@@ -286,7 +292,8 @@ def make_split_report(
                 "check that they are images (JPEG, PNG, ...)",
             )
     kept = select_low_shot(listing, fraction=fraction, per_class=per_class, seed=seed)
-    write_split_file(kept, out)
+    if out is not None:
+        write_split_file(kept, out)
     notes = explain_selection(listing, kept, fraction, per_class)
     classes = len({image.label for image in listing})
     return SplitReport(kept, len(listing), classes, unreadable, notes)
@@ -356,11 +363,14 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
     _validated(args)
     name = split_name(fraction=args.fraction, per_class=args.per_class)
     out = args.out or f"{name}_seed{args.seed}.txt"
-    checked_output(out, [args.source], args.force, key="--out")
+    # Before the work: not an input, a folder that can be written. Whether an
+    # existing file may be replaced is known after: the same split again is fine.
+    target = checked_output(out, [args.source], force=True, key="--out")
+    existed = target.exists()
     try:
         report = make_split_report(
             args.source,
-            out,
+            None,
             fraction=args.fraction,
             per_class=args.per_class,
             seed=args.seed,
@@ -374,6 +384,17 @@ def main(argv: Sequence[str] | None = None) -> list[LabelledImage]:
             raise
         raise ConfigError("source", args.source, str(error)) from None
     kept = report.kept
+    if existed and target.read_text() == split_text(kept):
+        print(f"{out}: unchanged (the same split)")
+    elif existed and not args.force:
+        raise ConfigError(
+            "--out",
+            out,
+            "exists, holding another split",
+            "add --force to replace it, or give another --out",
+        )
+    else:
+        write_split_file(kept, target)
     share = len(kept) / report.total
     print(
         f"{out}: {len(kept)} images of {report.classes} classes from {args.source} "
