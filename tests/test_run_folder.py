@@ -131,8 +131,24 @@ def test_checkpoints_no_run_recorded_are_refused(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "model_phase0.torch").write_bytes(b"")
-    with pytest.raises(ConfigError, match="holds checkpoints no seer run recorded"):
+    with pytest.raises(ConfigError, match="so what made them is unknown"):
         run_folder.claim_run_folder(_config(folder))
+
+
+def test_an_earlier_versions_run_is_compared_by_its_train_config(tmp_path):
+    """No seer_run.json, but VISSL's train_config.yaml: its config is compared
+    (the same: resumed and recorded; another: refused naming the key)."""
+    from seer_plugins.config.compose import compose_with_args
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model_phase0.torch").write_bytes(b"")
+    # train_config.yaml, as the launcher (and VISSL's) writes it
+    compose_with_args([*TINY, f"config.CHECKPOINT.DIR={folder}"], dump_config=True)
+    with pytest.raises(ConfigError, match="SEED_VALUE: 0 -> 3"):
+        run_folder.claim_run_folder(_config(folder, "config.SEED_VALUE=3"))
+    run_folder.claim_run_folder(_config(folder)).release()
+    assert (folder / run_folder.IDENTITY_FILE).is_file()
 
 
 def test_more_epochs_extend_a_finished_run_from_its_final_checkpoint(tmp_path):

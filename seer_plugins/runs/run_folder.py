@@ -31,6 +31,7 @@ from pathlib import Path
 from seer_plugins.checkpoints.atomic import write_text_atomically
 from seer_plugins.errors import ConfigError
 from seer_plugins.runs.fingerprint import (
+    INPUT_PREFIX,
     WORLD_SIZE_KEY,
     describe,
     differences,
@@ -40,6 +41,7 @@ from seer_plugins.runs.fingerprint import (
 )
 
 IDENTITY_FILE = "seer_run.json"
+VISSL_CONFIG_FILE = "train_config.yaml"  # the config VISSL's launcher dumps
 LOCK_FILE = ".seer_run.lock"
 SUPERSEDED = "superseded"
 EPOCHS_KEY = "OPTIMIZER.num_epochs"
@@ -213,6 +215,37 @@ def _check_epochs(folder: Path, before: dict, now: dict) -> str:
     return "extend"
 
 
+def _earlier_run(folder: Path, now: dict, engine_name: str) -> dict:
+    """A run folder with checkpoints and no record (a run of an earlier version, or
+    VISSL's own launcher): its `train_config.yaml` (which VISSL writes) stands in
+    for the record, config only: what its data and weights were is not known, and a
+    warning says so. Without that file, what made the checkpoints is unknown."""
+    from omegaconf import OmegaConf
+
+    config_file = folder / VISSL_CONFIG_FILE
+    if not config_file.is_file():
+        raise _refuse(
+            folder,
+            f"holds checkpoints and neither {IDENTITY_FILE} nor {VISSL_CONFIG_FILE}, "
+            "so what made them is unknown",
+        )
+    config = OmegaConf.to_container(OmegaConf.load(config_file))
+    earlier = {
+        key: value
+        for key, value in fingerprint(config, engine_name).items()
+        if not key.startswith(INPUT_PREFIX)
+    }
+    earlier.update({k: v for k, v in now.items() if k.startswith(INPUT_PREFIX)})
+    logging.warning(
+        "%s holds a run with no %s (an earlier version's): its config is compared "
+        "from %s; its data and weights cannot be, and are taken to be these",
+        folder,
+        IDENTITY_FILE,
+        VISSL_CONFIG_FILE,
+    )
+    return {"engine_name": engine_name, "fingerprint": earlier}
+
+
 def claim_run_folder(
     config, engine_name: str = "train", restart: bool = False
 ) -> RunClaim:
@@ -225,13 +258,7 @@ def claim_run_folder(
             moved = supersede_folder(folder)
             print(f"--restart: the earlier run in {folder} moved to {moved}")
         elif holds_a_run(folder):
-            recorded = read_identity(folder)
-            if recorded is None:
-                raise _refuse(
-                    folder,
-                    "holds checkpoints no seer run recorded (another tool's run, or "
-                    "one of an earlier version), so what made them is unknown",
-                )
+            recorded = read_identity(folder) or _earlier_run(folder, now, engine_name)
             before = recorded.get("fingerprint", {})
             resumable = resumable_keys(before, now)
             changed = differences(before, now, allowed={EPOCHS_KEY, *resumable})
