@@ -467,3 +467,37 @@ def test_a_sweep_with_changed_overrides_is_refused_then_rerun(data, tmp_path):
     assert rc == 0, output
     # Recorded before sizes were: its `labelled` cell is blank.
     assert "| a | all |  | 0 | finished | 11.00 |" in (out / "results.md").read_text()
+
+
+def test_a_sweep_whose_checkpoint_link_points_elsewhere_is_refused(data, tmp_path):
+    """`checkpoint.torch` relinked to other weights (a newer checkpoint): the
+    recorded finished row is not skipped as if made from them."""
+    from seer_plugins.apps.sweep import runs as runs_lib
+    from seer_plugins.apps.sweep.sweep import Sweep
+    from seer_plugins.config.compose import compose
+    from seer_plugins.runs import run_folder
+    from seer_plugins.runs.fingerprint import fingerprint
+
+    out, link = tmp_path / "sweep", tmp_path / "checkpoint.torch"
+    link.symlink_to(data["wrong_keys"])
+    common = [
+        f"config.DATA.TRAIN.DATA_PATHS=[{data['train']}]",
+        f"config.DATA.TEST.DATA_PATHS=[{data['val']}]",
+    ]
+    spec = runs_lib.plan_runs(out, [("a", str(link))], [runs_lib.Labels("all")], [0])[0]
+    sweep = Sweep("benchmark/linear/digits", [spec], out, common)
+    runs_lib.record_run(spec, sweep.run_overrides(spec))
+    run_folder.record_identity(
+        spec.run_dir, "train", fingerprint(compose(sweep.run_overrides(spec)))
+    )
+    (Path(spec.run_dir) / "model_final_checkpoint_phase29.torch").write_bytes(b"")
+    link.unlink()
+    link.symlink_to(data["timm_weights"])
+    argv = [
+        "--config=benchmark/linear/digits",
+        f"--checkpoint=a={link}",
+        f"--out={out}",
+    ]
+    rc, output = run_script(SWEEP_TOOL, [*argv, "--", *common], cwd=tmp_path)
+    _assert_refused(rc, output, "--out", "input:MODEL.WEIGHTS_INIT.PARAMS_FILE: ")
+    assert "wrong_keys.torch" in output and "timm.pth" in output
