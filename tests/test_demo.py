@@ -274,9 +274,9 @@ def test_quick_heldout_evaluation(tmp_path):
     assert {r["pretrain_seed"] for r in results["records"]} == {2}
     assert set(results["summary"]) == {"seer", "random", "margin"}
     run = out / "heldout" / "finetune" / "seer" / "10percent" / "seed0"
-    overrides = json.loads((run / "sweep_run.json").read_text())["overrides"]
+    config = (run / "train_config.yaml").read_text()
     test_dir = out / "heldout" / "images_seed0"
-    assert f"config.DATA.TEST.DATA_PATHS=[{test_dir}]" in overrides
+    assert f"DATA_PATHS:\n    - {test_dir}\n" in config.split("TEST:")[1]
 
 
 def test_a_folder_of_fewer_than_5_classes_is_benchmarked_on_top_1(tmp_path):

@@ -6,11 +6,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from seer_plugins.apps.commands import main
 from seer_plugins.data.low_shot_split import (
     LabelledImage,
     list_image_folder,
     list_images,
-    main,
     per_class_counts,
     read_split_file,
     select_low_shot,

@@ -5,7 +5,7 @@
         --out splits/1percent_seed0.txt
     python tools/make_low_shot_split.py /data/digits/train --per-class 5
 
-Logic: seer_plugins/data/low_shot_split.py.
+Logic: seer_plugins/data/low_shot_split.py; the command: seer_plugins/apps/commands.py.
 """
 
 import sys

@@ -28,13 +28,13 @@ def auto_run_dir(config, config_name: str) -> None:
     """Replace `CHECKPOINT.DIR: auto` by the run's own folder (module doc)."""
     if str(config.CHECKPOINT.DIR) != AUTO:
         return
-    weights = str(config.MODEL.WEIGHTS_INIT.get("PARAMS_FILE", "") or "")
+    weights = str(config.MODEL.WEIGHTS_INIT.PARAMS_FILE or "")
     weights_name = (
         _slug(f"{Path(weights).parent.name}-{Path(weights).stem}".lstrip("-"))
         if weights
         else "random"
     )
-    split = str(config.DATA.TRAIN.get("LOW_SHOT_SPLIT_FILE", "") or "")
+    split = str(config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE or "")
     labels = _slug(Path(split).stem) if split else "all"
     parts = [_slug(part) for part in config_name.split("/") if part]
     config.CHECKPOINT.DIR = str(Path(RUNS_ROOT, *parts, f"{weights_name}__{labels}"))

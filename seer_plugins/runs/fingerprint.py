@@ -37,6 +37,9 @@ IGNORED_PREFIXES = (
     "DATA.TRAIN.NUM_DATALOADER_WORKERS",
     "DATA.TEST.NUM_DATALOADER_WORKERS",
     "DATA.NUM_DATALOADER_WORKERS",
+    # How the model is spread over the ranks (sharded or not, its units, the
+    # precision of its gradient sums): a run resumes sharded or not, resharded.
+    "MODEL.SEER_FSDP.",
 )
 # Config keys naming inputs: compared by content (`input:` keys), not only by path.
 DATA_KEYS = ("DATA_PATHS", "LABEL_PATHS")
@@ -64,10 +67,16 @@ def flatten(node, prefix: str = "") -> dict[str, str]:
 
 # VISSL copies CHECKPOINT.DIR into a loss's `output_dir` (where it may dump).
 IGNORED_SUFFIXES = (".output_dir",)
-# The world size may change on resume: the global batch, and the learning rates
-# VISSL scales to it (`auto_lr_scaling`), change with it.
+# The world size may change on resume, and with it what is set per rank (a batch,
+# a SwAV queue, which the resume redeals) and the learning rates VISSL scales to the
+# global batch (`auto_lr_scaling`).
 WORLD_SIZE_KEY = "world_size"
-WORLD_SIZE_DERIVED = ("OPTIMIZER.param_schedulers.",)
+WORLD_SIZE_DERIVED = (
+    "OPTIMIZER.param_schedulers.",
+    "DATA.TRAIN.BATCHSIZE_PER_REPLICA",
+    "DATA.TEST.BATCHSIZE_PER_REPLICA",
+)
+PER_RANK_SUFFIXES = (".queue_length",)
 
 
 def _ignored(key: str) -> bool:
@@ -81,7 +90,11 @@ def resumable_keys(before: Mapping[str, str], now: Mapping[str, str]) -> set[str
     if before.get(WORLD_SIZE_KEY) == now.get(WORLD_SIZE_KEY):
         return set()
     keys = {WORLD_SIZE_KEY}
-    keys |= {k for k in (*before, *now) if k.startswith(WORLD_SIZE_DERIVED)}
+    keys |= {
+        k
+        for k in (*before, *now)
+        if k.startswith(WORLD_SIZE_DERIVED) or k.endswith(PER_RANK_SUFFIXES)
+    }
     return keys
 
 

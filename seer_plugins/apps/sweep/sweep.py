@@ -12,7 +12,6 @@ checkpoint (:mod:`seer_plugins.apps.sweep.figure`). The command line is
 :mod:`seer_plugins.apps.sweep.command` (`seer sweep`).
 """
 
-import json
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from seer_plugins.apps.sweep import runs as runs_lib
 from seer_plugins.apps.sweep.figure import plot_results
+from seer_plugins.apps.sweep.generated_splits import draw_splits
 from seer_plugins.apps.sweep.label_sizes import (
     LabelSize,
     Subset,
@@ -41,16 +41,13 @@ from seer_plugins.apps.sweep.results import (
     write_results,
 )
 from seer_plugins.apps.sweep.runs import Labels, RunSpec
-from seer_plugins.checkpoints.atomic import write_text_atomically
 from seer_plugins.config.overrides import override
 from seer_plugins.config.paths import repo_tool
-from seer_plugins.data.low_shot_split import make_low_shot_split
 from seer_plugins.errors import ConfigError
 from seer_plugins.runs import run_folder
 from seer_plugins.runs.fingerprint import (
     describe,
     fingerprint,
-    folder_manifest,
     manifests_cached,
 )
 
@@ -173,7 +170,11 @@ class Sweep:
                         f"pass config.DATA.{split}.DATA_PATHS=[your images] after --",
                     )
         if any(spec.labels.generated for spec in self.runs):
-            self._make_splits(_train_folder(config))
+            draw_splits(
+                [spec for spec in self.runs if spec.labels.generated],
+                self.split_file,
+                _train_folder(config),
+            )
         self._check_label_subsets(config)
         self.check_identities()
         if not self.slurm:
@@ -210,36 +211,6 @@ class Sweep:
             "add --rerun-changed to rerun them (their folders move to "
             f"{runs_lib.SUPERSEDED}/), or use another --out",
         )
-
-    def _make_splits(self, train_folder: str) -> None:
-        """Write each generated split file that is missing, or was drawn from
-        another state of the training folder (its images changed since): a split
-        naming images that are gone, or missing new ones, would be wrong."""
-        train = folder_manifest(train_folder)
-        for spec in self.runs:
-            path = Path(self.split_file(spec))
-            if not spec.labels.generated:
-                continue
-            source = path.with_name(f".{path.name}.source.json")
-            drawn_from = {
-                "train": train,
-                "fraction": spec.labels.fraction,
-                "per_class": spec.labels.per_class,
-                "seed": spec.seed,
-            }
-            if path.is_file() and _read_json(source) == drawn_from:
-                continue
-            if path.is_file():
-                tqdm.write(f"split {path.name}: {train_folder} changed, drawn again")
-            kept = make_low_shot_split(
-                train_folder,
-                path,
-                fraction=spec.labels.fraction,
-                per_class=spec.labels.per_class,
-                seed=spec.seed,
-            )
-            tqdm.write(f"split {path.name}: {len(kept)} images of {train_folder}")
-            write_text_atomically(source, json.dumps(drawn_from) + "\n")
 
     def _subset(self, spec: RunSpec) -> Subset:
         has_file = spec.labels.generated or spec.labels.split_file
@@ -405,13 +376,6 @@ class Sweep:
         md, csv_path = self.write_tables(failed)
         tqdm.write(f"results: {md} and {csv_path}")
         return 1 if failed else 0
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 _SAID: set[str] = set()
