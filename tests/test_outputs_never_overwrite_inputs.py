@@ -80,6 +80,20 @@ def test_an_existing_output_is_replaced_only_with_force(trained, tmp_path, capsy
     assert not list(tmp_path.glob(".*partial"))  # written atomically
 
 
+def test_nothing_is_written_into_a_run_folder_even_with_force(trained, capsys):
+    (trained / "seer_run.json").write_text("{}")  # a recorded run's folder
+    try:
+        argv = ["init-checkpoint", str(trained / "checkpoint.torch")]
+        _refused(
+            capsys,
+            [*argv, "config=pretrain/seer_tiny", "--force"],
+            "OUT",
+            "is in the run folder",
+        )
+    finally:
+        (trained / "seer_run.json").unlink()
+
+
 def test_convert_checks_the_output_folder_before_loading(trained, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     source = str(trained / "model_final_checkpoint_phase0.torch")

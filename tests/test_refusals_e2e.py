@@ -499,5 +499,5 @@ def test_a_sweep_whose_checkpoint_link_points_elsewhere_is_refused(data, tmp_pat
         f"--out={out}",
     ]
     rc, output = run_script(SWEEP_TOOL, [*argv, "--", *common], cwd=tmp_path)
-    _assert_refused(rc, output, "--out", "input:MODEL.WEIGHTS_INIT.PARAMS_FILE: ")
+    _assert_refused(rc, output, "--out", "MODEL.WEIGHTS_INIT.PARAMS_FILE: ")
     assert "wrong_keys.torch" in output and "timm.pth" in output

@@ -171,6 +171,15 @@ def test_more_epochs_extend_a_finished_run_from_its_final_checkpoint(tmp_path):
         run_folder.claim_run_folder(_config(folder))
 
 
+def test_the_same_inputs_however_spelled_are_the_same_run(tmp_path, monkeypatch):
+    (tmp_path / "data" / "c").mkdir(parents=True)
+    (tmp_path / "data" / "c" / "0.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    relative = _config("run", "config.DATA.TRAIN.DATA_PATHS=[data]")
+    absolute = _config("run", f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path / 'data'}]")
+    assert fp.differences(fp.fingerprint(relative), fp.fingerprint(absolute)) == []
+
+
 def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -198,27 +207,32 @@ def test_resume_takes_the_newest_checkpoint_of_either_kind(tmp_path):
 
 
 def test_benchmarks_default_to_a_folder_of_their_config_weights_and_labels(tmp_path):
-    linear = compose(
-        [
-            "config=benchmark/linear/digits",
-            "config.MODEL.WEIGHTS_INIT.PARAMS_FILE=runs/pretrain/checkpoint.torch",
-        ]
+    import re
+
+    def run_dir(config, *overrides):
+        return compose([f"config=benchmark/{config}", *overrides]).CHECKPOINT.DIR
+
+    weights = "config.MODEL.WEIGHTS_INIT.PARAMS_FILE={}/pretrain/checkpoint.torch"
+    linear = run_dir("linear/digits", weights.format("a"))
+    assert re.fullmatch(
+        r"runs/benchmark/linear/digits/pretrain-checkpoint-[0-9a-f]{6}__all", linear
     )
-    finetune = compose(
-        [
-            "config=benchmark/low_shot/digits",
-            "config.MODEL.WEIGHTS_INIT.PARAMS_FILE=runs/pretrain/checkpoint.torch",
-            "config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE=splits/10percent.txt",
-        ]
+    finetune = run_dir(
+        "low_shot/digits",
+        weights.format("a"),
+        "config.DATA.TRAIN.LOW_SHOT_SPLIT_FILE=splits/10percent.txt",
     )
-    assert linear.CHECKPOINT.DIR == (
-        "runs/benchmark/linear/digits/pretrain-checkpoint__all"
+    assert re.fullmatch(
+        r"runs/benchmark/low_shot/digits/pretrain-checkpoint-[0-9a-f]{6}"
+        r"__10percent-[0-9a-f]{6}",
+        finetune,
     )
-    assert finetune.CHECKPOINT.DIR == (
-        "runs/benchmark/low_shot/digits/pretrain-checkpoint__10percent"
-    )
-    given = compose(["config=benchmark/linear/digits", "config.CHECKPOINT.DIR=mine"])
-    assert given.CHECKPOINT.DIR == "mine"
+    # Two pretrainings' `pretrain/checkpoint.torch`: two files, two folders.
+    assert run_dir("linear/digits", weights.format("b")) != linear
+    # The same file however spelled: one folder.
+    absolute = weights.format(str(Path.cwd() / "a"))
+    assert run_dir("linear/digits", absolute) == linear
+    assert run_dir("linear/digits", "config.CHECKPOINT.DIR=mine") == "mine"
 
 
 def test_the_record_is_readable_json_naming_the_engine(tmp_path):

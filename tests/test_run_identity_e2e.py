@@ -41,6 +41,7 @@ def test_a_finished_run_is_resumed_extended_refused_or_restarted(tmp_path):
     final = folder / "model_final_checkpoint_phase0.torch"
     made = final.stat().st_mtime_ns
 
+    assert "run folder run: a new run" in output
     # The same run again: nothing to do, said in words; nothing rewritten.
     rc, output = _train(tmp_path)
     assert rc == 0, output[-3000:]
@@ -52,7 +53,9 @@ def test_a_finished_run_is_resumed_extended_refused_or_restarted(tmp_path):
     rc, output = _train(tmp_path, "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4")
     assert rc == 2, output[-3000:]
     (line,) = _error_lines(output)
-    assert line.startswith("error: config.CHECKPOINT.DIR='run': holds a run of other")
+    assert line.startswith(
+        "error: config.CHECKPOINT.DIR='run': holds a run of another config or inputs"
+    )
     assert "DATA.TRAIN.BATCHSIZE_PER_REPLICA: 8 -> 4" in line
     assert "--restart" in line and "Training already succeeded" not in output
     assert (folder / "train_config.yaml").read_text() == config_before

@@ -35,6 +35,7 @@ from seer_plugins.checkpoints.formats import (
 from seer_plugins.checkpoints.output_paths import checked_output
 from seer_plugins.checkpoints.sharded import read_model_state, shard_folder
 from seer_plugins.errors import ConfigError, command_parser
+from seer_plugins.runs.run_folder import refuse_writing_into_a_run
 
 
 def convert_file(
@@ -129,6 +130,7 @@ def main(argv: Sequence[str]) -> int:
             "INPUT", args.input, "does not exist", "give a weights file or shard folder"
         )
     output = checked_output(args.output, [args.input], args.force)
+    refuse_writing_into_a_run(args.output, "OUTPUT")
     if Path(args.input).is_dir() and not (Path(args.input) / ".metadata").is_file():
         raise ConfigError(
             "INPUT",

@@ -27,13 +27,21 @@ def checked_output(
     via = f" (a link to {target})" if given.is_symlink() else ""
     for source in inputs:
         source = Path(source).expanduser().resolve()
-        if target == source or source in target.parents:
+        if target == source:
             raise ConfigError(
                 key,
                 str(output),
                 f"is the input {source}{via}: writing it would replace what the "
                 "command reads",
                 "give another output path",
+            )
+        if source in target.parents:
+            raise ConfigError(
+                key,
+                str(output),
+                f"is inside the input {source}: it would become part of what the "
+                "command reads",
+                "give an output path outside it",
             )
     if target.is_dir():
         raise ConfigError(key, str(output), "is a folder", "give a file path")

@@ -158,7 +158,7 @@ def folder_manifest(folder: str | os.PathLike) -> str:
     root = Path(folder).expanduser().resolve()
     if _MANIFESTS is not None and str(root) in _MANIFESTS:
         return _MANIFESTS[str(root)]
-    entries = []
+    entries, total, newest = [], 0, 0
     stack = [root]
     while stack:
         current = stack.pop()
@@ -172,8 +172,14 @@ def folder_manifest(folder: str | os.PathLike) -> str:
                     stat = entry.stat()
                     name = os.path.relpath(entry.path, root)
                     entries.append(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}")
+                    total += stat.st_size
+                    newest = max(newest, stat.st_mtime_ns)
     entries.sort()
-    manifest = f"{root}: {len(entries)} files, manifest {_digest(entries)}"
+    # The counts, size and newest time say in words what changed, the hash all of it.
+    manifest = (
+        f"{root}: {len(entries)} files, {total:,} bytes, newest {_stamp(newest)}, "
+        f"manifest {_digest(entries)}"
+    )
     if _MANIFESTS is not None:
         _MANIFESTS[str(root)] = manifest
     return manifest
@@ -199,7 +205,11 @@ def fingerprint(config: Mapping, engine_name: str = "train") -> dict[str, str]:
     for split in ("TRAIN", "TEST"):
         data = config.get("DATA", {}).get(split, {})
         for key in DATA_KEYS:
-            for index, path in enumerate(data.get(key) or []):
+            paths = list(data.get(key) or [])
+            if paths:
+                # The same files, however spelled (relative, absolute, via links).
+                flat[f"DATA.{split}.{key}"] = json.dumps([_resolved(p) for p in paths])
+            for index, path in enumerate(paths):
                 if path and Path(str(path)).expanduser().exists():
                     flat[f"{INPUT_PREFIX}DATA.{split}.{key}[{index}]"] = input_identity(
                         path
@@ -209,10 +219,20 @@ def fingerprint(config: Mapping, engine_name: str = "train") -> dict[str, str]:
         for part in dotted.split("."):
             node = node.get(part, None) if isinstance(node, Mapping) else None
         if node:
+            flat[dotted] = json.dumps(_resolved(node))
             flat[f"{INPUT_PREFIX}{dotted}"] = file_identity(
                 node, whole=dotted.endswith("SPLIT_FILE")
             )
     return flat
+
+
+def _resolved(path) -> str:
+    """A local path as the file it names (absolute, links followed); others as
+    given (an object store's URL)."""
+    text = str(path)
+    if not text or "://" in text or text.startswith("pipe:"):
+        return text
+    return str(Path(text).expanduser().resolve())
 
 
 # What differs between the seeds of one experiment: the seed, what VISSL derives

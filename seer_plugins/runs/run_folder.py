@@ -68,6 +68,10 @@ class RunClaim:
 def make_run_folder(folder: str | os.PathLike) -> Path:
     """Create `folder`, or refuse in one line (VISSL asserts)."""
     path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            DIR_KEY, str(folder), "is a file, not a folder", "give a folder's path"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".seer_write_test.{os.getpid()}"
@@ -146,6 +150,20 @@ def checkpoint_files(folder: Path) -> list[str]:
     return sorted(
         p.name for p in folder.glob("*.torch") if p.is_file() and not p.is_symlink()
     )
+
+
+def refuse_writing_into_a_run(path: str | os.PathLike, key: str) -> None:
+    """Refuse a file written into a recorded run folder (the run's checkpoints are
+    its own: an untrained model written over the trained one, behind its record,
+    would be "finished" and wrong), even with --force."""
+    folder = Path(path).expanduser().resolve().parent
+    if (folder / IDENTITY_FILE).is_file():
+        raise ConfigError(
+            key,
+            str(path),
+            f"is in the run folder {folder}, whose files are the run's",
+            "write it elsewhere",
+        )
 
 
 def holds_a_run(folder: str | os.PathLike) -> bool:
@@ -263,10 +281,17 @@ def claim_run_folder(
             resumable = resumable_keys(before, now)
             changed = differences(before, now, allowed={EPOCHS_KEY, *resumable})
             if changed:
-                more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+                for difference in changed:
+                    logging.warning("differs from %s: %s", folder, describe(difference))
+                more = (
+                    f" (and {len(changed) - 1} more, in the log above)"
+                    if len(changed) > 1
+                    else ""
+                )
                 raise _refuse(
                     folder,
-                    f"holds a run of other inputs: {describe(changed[0])}{more}",
+                    "holds a run of another config or inputs: "
+                    f"{describe(changed[0])}{more}",
                 )
             if resumable:
                 logging.warning(
@@ -284,6 +309,10 @@ def claim_run_folder(
                         f"{_epochs(now)} epochs, from {', '.join(renamed)}"
                     )
             claim.finished = any(FINAL.match(n) for n in checkpoint_files(folder))
+            if not claim.finished:
+                print(f"run folder {folder}: resuming (the same config and inputs)")
+        else:
+            print(f"run folder {folder}: a new run")
         record = {"engine_name": engine_name, "fingerprint": now}
         write_text_atomically(
             folder / IDENTITY_FILE, json.dumps(record, indent=1) + "\n"

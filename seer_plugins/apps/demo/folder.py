@@ -65,7 +65,9 @@ def _split_counts(root: Path) -> dict:
     return json.loads(marker.read_text()) if marker.is_file() else {}
 
 
-def stratified_split(source: Path, out: Path, seed: int = 0) -> Path:
+def stratified_split(
+    source: Path, out: Path, seed: int = 0, may_split_again: bool = True
+) -> Path:
     """Link `VAL_FRACTION` of each class of `source` into `out/val`, the rest into
     `out/train`. A split of the same source, holding the same files (its
     manifest: names, sizes, times), and seed already there is kept; one of an
@@ -77,7 +79,19 @@ def stratified_split(source: Path, out: Path, seed: int = 0) -> Path:
     recorded = _split_counts(out).get("settings")
     if recorded == settings:
         return out
-    if recorded is not None and recorded.get("source") == settings["source"]:
+    same_source = recorded is not None and recorded.get("source") == settings["source"]
+    if same_source and not may_split_again:
+        # Before anything is rewritten: runs were made from the split there.
+        before = recorded.get("manifest", "").partition(": ")[2]
+        now = settings["manifest"].partition(": ")[2]
+        raise ConfigError(
+            "--data",
+            str(source),
+            f"changed since {out} was split from it ({before} -> {now}), and the "
+            f"runs in {out.parent} were made from that split",
+            "add --rerun-changed to split it again and redo them, or use another --out",
+        )
+    if same_source:
         # Our own links and marker only: the images stay where they are.
         shutil.rmtree(out)
         print(f"{source} changed since {out} was split from it: split again")
@@ -126,9 +140,12 @@ def check_out_apart(source: str | os.PathLike, out: Path) -> None:
         )
 
 
-def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, str]:
+def prepare(
+    source: str | os.PathLike, out: Path, seed: int = 0, may_split_again: bool = True
+) -> tuple[Path, str]:
     """The demo's data folder (holding train/ and val/) for `--data source`, and a
-    sentence saying what it is."""
+    sentence saying what it is. `may_split_again`: a split of an earlier state of
+    `source` is made again (else refused: runs were made from it)."""
     root = Path(source).expanduser()
     if not root.is_dir():
         raise _refuse(source, "is not a folder")
@@ -145,7 +162,7 @@ def prepare(source: str | os.PathLike, out: Path, seed: int = 0) -> tuple[Path, 
             f"{sum(map(len, train.values()))} train / {sum(map(len, val.values()))} val"
         )
         return root, f"{root}: {len(train)} classes, {sizes} images"
-    data = stratified_split(root, out, seed)
+    data = stratified_split(root, out, seed, may_split_again)
     counts = _split_counts(data)["counts"]
     classes = len(class_images(data / "train"))
     share = f"{VAL_FRACTION:.0%} of each class"

@@ -279,7 +279,14 @@ def prepare_data(args, out: Path) -> tuple[Path, int]:
         _check_size(args.image_size)  # before anything is written
     if args.data:
         folder.check_out_apart(args.data, out)  # before anything is written
-        data, text = folder.prepare(args.data, out / "data")
+        # A changed folder is split again only when nothing was made from the old
+        # split yet, or when asked to redo what was (--rerun-changed).
+        may_split_again = args.rerun_changed or not run_folder.holds_a_run(
+            out / "pretrain"
+        )
+        data, text = folder.prepare(
+            args.data, out / "data", may_split_again=may_split_again
+        )
         _stage(f"data: {text}")
         size = args.image_size or folder.image_size(data / "train")
     else:
@@ -319,7 +326,8 @@ def pretrain_overrides(
         overrides.append(f"config.DATA.TRAIN.BATCHSIZE_PER_REPLICA={batch}")
     epochs = epochs or config.OPTIMIZER.num_epochs
     print(
-        f"pretraining: {images} images, batch {batch}, {epochs} epochs = "
+        f"pretraining: {images} images, batch {batch}, {epochs} "
+        f"epoch{'s' if epochs != 1 else ''} = "
         f"{epochs * (images // batch)} iterations, seed {config.SEED_VALUE}",
         flush=True,
     )

@@ -17,6 +17,7 @@ from seer_plugins.checkpoints.atomic import atomic_file
 from seer_plugins.checkpoints.output_paths import checked_output
 from seer_plugins.config.compose import compose
 from seer_plugins.errors import ConfigError, command_parser
+from seer_plugins.runs.run_folder import refuse_writing_into_a_run
 
 
 def init_checkpoint(overrides: Sequence[str]) -> dict:
@@ -72,6 +73,7 @@ def main(argv: Sequence[str]) -> int:
     # Before the work: a folder that can be written. Whether an existing file may
     # be replaced is known after: the same untrained model again is fine.
     out = checked_output(args.out, force=True, key="OUT")
+    refuse_writing_into_a_run(args.out, "OUT")
     existed, content = out.exists(), init_checkpoint(args.overrides)
     if existed and _same_weights(out, content):
         print(f"{args.out}: unchanged (the same untrained model)")
