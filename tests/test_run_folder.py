@@ -127,6 +127,16 @@ def test_another_world_size_resumes(tmp_path):
         run_folder.claim_run_folder(other)
 
 
+def test_restart_never_moves_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    run_folder.claim_run_folder(_config(".")).release()
+    (tmp_path / "model_phase0.torch").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is the working directory"):
+        run_folder.claim_run_folder(_config("."), restart=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_checkpoints_no_run_recorded_are_refused(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()

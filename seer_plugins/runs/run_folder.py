@@ -175,7 +175,17 @@ def holds_a_run(folder: str | os.PathLike) -> bool:
 
 
 def supersede_folder(folder: Path) -> Path:
-    """Move everything a run left in `folder` to `folder/superseded/<time>/`."""
+    """Move everything a run left in `folder` to `folder/superseded/<time>/`; not
+    in the working directory (VISSL's default `"."`), where that would be
+    everything the user keeps there."""
+    if folder.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise ConfigError(
+            DIR_KEY,
+            str(folder),
+            "is the working directory (or holds it): --restart would move "
+            "everything in it",
+            "give the run a folder of its own",
+        )
     target = folder / SUPERSEDED / time.strftime("%Y%m%d-%H%M%S")
     target.mkdir(parents=True, exist_ok=False)
     for entry in folder.iterdir():
