@@ -13,8 +13,8 @@ others waiting in a collective), and a signal may reach them at different times,
 or only the launcher (`kill -INT <pid>`, which it forwards to its workers). The
 ranks agree through an all-reduce of the signal number on a gloo group, on the CPU:
 started after one iteration and read after the next, so it never waits on the GPU
-or on the network. With several processes the stop lands one iteration later than
-the signal.
+or on the network. With several processes the stop lands one boundary after the
+first rank to note the signal checked for it: the next boundary or the one after.
 
 Data loader workers ignore both signals: the training process decides, and its
 watchdog (:mod:`seer_plugins.data.worker_watchdog`) ends them when it is gone.
