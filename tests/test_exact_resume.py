@@ -24,36 +24,17 @@ import re
 from pathlib import Path
 
 import pytest
-from launch_helpers import REPO, run_script
+from launch_helpers import run_script
+from resume_runs import (
+    CHECKPOINT_EVERY,
+    NUM_ITERATIONS,
+    PROBE,
+    losses,
+    resume_overrides,
+)
 
-PROBE = REPO / "tests" / "support" / "resume_probe.py"
-KILL_AT, CHECKPOINT_EVERY, NUM_ITERATIONS = 10, 4, 12
+KILL_AT = 10
 SIGNAL_AT = 6
-
-
-def _overrides(folder, processes):
-    return [
-        "config=pretrain/seer_tiny",
-        f"config.CHECKPOINT.DIR={folder}",
-        f"config.CHECKPOINT.CHECKPOINT_ITER_FREQUENCY={CHECKPOINT_EVERY}",
-        f"config.DISTRIBUTED.NUM_PROC_PER_NODE={processes}",
-        # 6 iterations of 8 images per process per epoch, 2 epochs
-        f"config.DATA.TRAIN.DATA_LIMIT={48 * processes}",
-        "config.OPTIMIZER.num_epochs=2",
-        "config.DATA.TRAIN.RANDOM_SYNTHETIC_IMAGES=True",
-        f"config.DATA.NUM_DATALOADER_WORKERS={2 if processes == 1 else 1}",
-        "config.MODEL.AMP_PARAMS.SEER_AMP_DTYPE=float16",
-        f"config.LOSS.seer_swav_loss.queue.queue_length={16 * processes}",
-        "config.LOSS.seer_swav_loss.queue.start_iter=3",
-        "config.HOOKS.PLUGINS=[seer_test_loss_log]",
-    ]
-
-
-def _losses(folder, rank):
-    """{iteration: loss repr}, and the iterations in the order they were logged."""
-    lines = (folder / f"losses_rank{rank}.txt").read_text().split()
-    iterations, values = [int(i) for i in lines[::2]], lines[1::2]
-    return dict(zip(iterations, values, strict=True)), iterations
 
 
 def _run(tmp_path, monkeypatch, name, processes, kill_at=None, stop=None):
@@ -68,32 +49,14 @@ def _run(tmp_path, monkeypatch, name, processes, kill_at=None, stop=None):
         monkeypatch.setenv("SEER_TEST_SIGNAL", signal_name)
         monkeypatch.setenv("SEER_TEST_SIGNAL_TO", to)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    rc, out = run_script(PROBE, _overrides(folder, processes), cwd=tmp_path)
+    rc, out = run_script(PROBE, resume_overrides(folder, processes), cwd=tmp_path)
     return folder, rc, out
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """The uninterrupted run's folder per process count, made once."""
-    made = {}
-
-    def folder(processes):
-        if processes not in made:
-            root = tmp_path_factory.mktemp(f"whole{processes}")
-            with pytest.MonkeyPatch.context() as monkeypatch:
-                made[processes], rc, out = _run(
-                    root, monkeypatch, "uninterrupted", processes
-                )
-            assert rc == 0, out[-3000:]
-        return made[processes]
-
-    return folder
 
 
 def _assert_resumed_exactly(whole, resumed, processes, stopped_at, checkpoint):
     for rank in range(processes):
-        expected, whole_order = _losses(whole, rank)
-        got, order = _losses(resumed, rank)
+        expected, whole_order = losses(whole, rank)
+        got, order = losses(resumed, rank)
         assert whole_order == list(range(NUM_ITERATIONS))
         # stopped after iteration stopped_at - 1 (0-based) was logged; resumed at
         # the checkpoint, so iterations checkpoint .. stopped_at - 1 ran twice

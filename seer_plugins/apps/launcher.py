@@ -20,9 +20,11 @@ from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
+from seer_plugins.apps.per_rank_launch import run_this_rank
+from seer_plugins.apps.rank_environment import rank_environment
 from seer_plugins.checks.preflight import preflight
 from seer_plugins.config.compose import compose_with_args
-from seer_plugins.errors import MISSING, ConfigError, report
+from seer_plugins.errors import EXIT_STATUS, MISSING, ConfigError, report
 from seer_plugins.hooks.registry import seer_hook_generator
 from seer_plugins.runs.run_folder import RunClaim, claim_run_folder
 from seer_plugins.trainer.stop_signals import (
@@ -123,6 +125,9 @@ def main(overrides: Sequence[str], restart: bool = False):
     (:mod:`seer_plugins.runs.run_folder`): locked for this job, and checked to hold
     this run or none (`restart` moves an earlier one aside).
     """
+    per_rank = rank_environment()
+    if per_rank is not None:
+        return run_this_rank(overrides, per_rank, restart=restart)
     claims: list[RunClaim] = []
 
     def claim(args):
@@ -201,6 +206,8 @@ def cli(argv: Sequence[str], restart: bool = False) -> int:
     try:
         main(argv, restart=restart)
     except ConfigError as error:
+        if getattr(error, "said_elsewhere", False):
+            return EXIT_STATUS  # said by the first process of this node
         return report(error)
     except TrainingInterrupted as stopped:
         return interrupted(str(stopped), stopped.signum)
@@ -240,6 +247,9 @@ options:
   --config-dir DIR     also search DIR for configs (repeatable; as SEER_CONFIG_PATH):
                        DIR/config/<group>/<name>.yaml (VISSL's layout) or
                        DIR/<group>/<name>.yaml (ours)
+
+Under torchrun or srun (one process per rank), each process runs its own rank,
+with the layout from the launcher (README: "Every cluster's launcher").
 
 examples:
   seer train config=pretrain/seer_tiny

@@ -5,7 +5,8 @@ The `seer_test_loss_log` hook appends `<iteration> <loss>` (the float's exact
 repr) to `losses_rank<R>.txt` in the checkpoint folder after each update. With
 `SEER_TEST_KILL_AT_ITERATION=N` in the environment it kills its own process with
 SIGKILL at the end of iteration N, after VISSL's checkpoint hook has run: no
-exception, no clean-up, as a preempted node would die. With
+exception, no clean-up, as a preempted node would die (with `SEER_TEST_KILL_RANK=R`
+rank R only, and under torchrun on its first attempt only). With
 `SEER_TEST_SIGNAL_AT_ITERATION=N` and `SEER_TEST_SIGNAL=SIGINT|SIGTERM`, rank 0
 sends that signal at the end of iteration N: to the launcher's process only, as
 `kill PID` would (the launcher passes it on to its workers), or with
@@ -32,6 +33,7 @@ from seer_plugins.hooks.base import SeerHook  # noqa: E402
 from seer_plugins.hooks.registry import register_hook  # noqa: E402
 
 KILL_ENV = "SEER_TEST_KILL_AT_ITERATION"
+KILL_RANK_ENV = "SEER_TEST_KILL_RANK"
 SIGNAL_AT_ENV = "SEER_TEST_SIGNAL_AT_ITERATION"
 SIGNAL_ENV = "SEER_TEST_SIGNAL"
 SIGNAL_TO_ENV = "SEER_TEST_SIGNAL_TO"
@@ -47,6 +49,13 @@ class SeerTestLossLogHook(SeerHook):
         self.kill_at = int(os.environ.get(KILL_ENV, "0"))
         self.signal_at = int(os.environ.get(SIGNAL_AT_ENV, "0"))
 
+    @staticmethod
+    def _kills(rank: int) -> bool:
+        # One rank only with SEER_TEST_KILL_RANK; a torchrun restart runs through.
+        wanted = os.environ.get(KILL_RANK_ENV)
+        first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+        return first_attempt and (wanted is None or int(wanted) == rank)
+
     @classmethod
     def from_config(cls, config):
         return cls(get_checkpoint_folder(config))
@@ -58,9 +67,9 @@ class SeerTestLossLogHook(SeerHook):
                 f.write(f"{task.iteration} {task.last_batch.loss.item()!r}\n")
 
     def on_step(self, task):
-        if task.train and task.iteration == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
         rank = dist.get_rank() if dist.is_initialized() else 0
+        if task.train and task.iteration == self.kill_at and self._kills(rank):
+            os.kill(os.getpid(), signal.SIGKILL)
         if task.train and task.iteration == self.signal_at and rank == 0:
             launcher = int(os.environ[LAUNCHER_PID_ENV])
             signum = signal.Signals[os.environ[SIGNAL_ENV]]
