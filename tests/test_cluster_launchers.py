@@ -190,9 +190,11 @@ def test_a_rank_that_cannot_reach_the_rendezvous_says_so_in_one_line(tmp_path):
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, out[-3000:]
     assert errors[0].startswith(
-        f"error: SLURM_STEP_NODELIST's first host:MASTER_PORT='localhost:{port}': "
-        "rank 1 of 2 could not reach rank 0 there within 3 s"
+        f"error: rendezvous='localhost:{port}': (from SLURM_STEP_NODELIST's first "
+        "host, MASTER_PORT) rank 1 of 2 could not reach rank 0 there in 3 s"
     ), errors[0]
+    # Said without torch's C++ stack traces of every failed try.
+    assert "frame #" not in out, out[-3000:]
     assert "config.DISTRIBUTED.SEER_RENDEZVOUS_TIMEOUT_S sets the wait" in errors[0]
 
 
@@ -330,11 +332,34 @@ def test_vissls_own_spawning_inside_torchrun_is_refused_once_per_node(
     err = capsys.readouterr().err
     if says:
         assert err.startswith(
-            "error: config.DISTRIBUTED.NUM_PROC_PER_NODE='4': differs from "
+            "error: config.DISTRIBUTED.NUM_PROC_PER_NODE=4: differs from "
             "torchrun's layout: 2 processes, 1 node(s) x 2, one per rank"
         ), err
     else:
         assert "error:" not in err
+
+
+@pytest.mark.parametrize("local_id, says", [("0", True), ("1", False)])
+def test_a_placement_every_task_refuses_is_said_once_per_node(
+    monkeypatch, capsys, local_id, says
+):
+    uneven = {
+        "SLURM_JOB_ID": "1",
+        "SLURM_STEP_ID": "0",
+        "SLURM_PROCID": local_id,
+        "SLURM_LOCALID": local_id,
+        "SLURM_NODEID": "0",
+        "SLURM_STEP_NUM_TASKS": "4",
+        "SLURM_STEP_TASKS_PER_NODE": "3,1",
+        "SLURM_STEP_NODELIST": "n[1-2]",
+    }
+    for name, value in uneven.items():
+        monkeypatch.setenv(name, value)
+    assert cli(["config=pretrain/seer_tiny"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: environment variable SLURM_STEP_TASKS_PER_NODE='3,1'" in err
+    ) is says
 
 
 def test_submitting_to_slurm_from_inside_a_rank_is_refused(monkeypatch, capsys):

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from seer_plugins.trainer.stop_signals import (
     forwarding_stop_signals,
     received_signal,
 )
+
+SAID_ELSEWHERE_WAIT_S = 3
 
 
 class SeerSlurmJob:
@@ -125,7 +128,12 @@ def main(overrides: Sequence[str], restart: bool = False):
     (:mod:`seer_plugins.runs.run_folder`): locked for this job, and checked to hold
     this run or none (`restart` moves an earlier one aside).
     """
-    per_rank = rank_environment()
+    try:
+        per_rank = rank_environment()
+    except ConfigError as error:
+        # Every task finds the same: the node's first one says it.
+        error.said_elsewhere = not _first_on_node()
+        raise
     if per_rank is not None:
         return run_this_rank(overrides, per_rank, restart=restart)
     claims: list[RunClaim] = []
@@ -193,9 +201,30 @@ def worker_config_error(error: Exception) -> ConfigError | None:
     return refused
 
 
+def _first_on_node() -> bool:
+    """Whether this process is the first of its node, as torchrun or srun number
+    them (True for any other launch)."""
+    local = (
+        os.environ.get("LOCAL_RANK") if os.environ.get("TORCHELASTIC_RUN_ID") else None
+    )
+    local = local or os.environ.get("SLURM_LOCALID") or "0"
+    return local.strip() in ("", "0")
+
+
+def tell_torchrun(error: Exception) -> None:
+    """Under torchrun, put the one line in its failure summary ("Root Cause"),
+    which otherwise shows a traceback hint below a rank's own lines."""
+    if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+
+        ErrorHandler().record_exception(error)
+
+
 def interrupted(message: str, signum: int) -> int:
-    """Say why the run stopped (one line) and return the exit status 128 + signal."""
-    print(f"seer train: {message}", file=sys.stderr)
+    """Say why the run stopped (one line, once per node: every rank stopped at the
+    same checkpoint) and return the exit status 128 + signal."""
+    if _first_on_node():
+        print(f"seer train: {message}", file=sys.stderr)
     return 128 + signum
 
 
@@ -207,10 +236,18 @@ def cli(argv: Sequence[str], restart: bool = False) -> int:
         main(argv, restart=restart)
     except ConfigError as error:
         if getattr(error, "said_elsewhere", False):
-            return EXIT_STATUS  # said by the first process of this node
-        return report(error)
+            # Said by the first process of this node; a moment for it to say it
+            # before the launcher, seeing this one exit, stops the others.
+            time.sleep(SAID_ELSEWHERE_WAIT_S)
+            tell_torchrun(error)
+            return EXIT_STATUS
+        status = report(error)
+        tell_torchrun(error)
+        return status
     except TrainingInterrupted as stopped:
-        return interrupted(str(stopped), stopped.signum)
+        status = interrupted(str(stopped), stopped.signum)
+        tell_torchrun(stopped)
+        return status
     except ProcessRaisedException as error:
         refused = worker_config_error(error)
         if refused is not None:
@@ -249,7 +286,12 @@ options:
                        DIR/<group>/<name>.yaml (ours)
 
 Under torchrun or srun (one process per rank), each process runs its own rank,
-with the layout from the launcher (README: "Every cluster's launcher").
+with the layout from the launcher (README: "Every cluster's launcher"):
+
+  torchrun --standalone --nproc_per_node=8 tools/run_distributed_engines.py \\
+      config=pretrain/seer_1b
+  srun python tools/run_distributed_engines.py config=pretrain/seer_1b  (sbatch,
+      --ntasks-per-node=<GPUs per node>)
 
 examples:
   seer train config=pretrain/seer_tiny

@@ -22,6 +22,8 @@ then:
 import datetime
 import logging
 import os
+import socket
+import time
 
 import torch
 import torch.distributed as dist
@@ -74,7 +76,7 @@ def layout_overrides(overrides: list[str], env: RankEnvironment) -> list[str]:
         if value.strip() != str(wanted[key]):
             raise ConfigError(
                 f"config.{key}",
-                value,
+                int(value) if value.strip().isdigit() else value,
                 f"differs from {env.launcher}'s layout: {env.world_size} processes, "
                 f"{env.num_nodes} node(s) x {env.local_world_size}, one per rank "
                 "(VISSL's own spawning would start more inside each)",
@@ -120,7 +122,12 @@ def rendezvous(env: RankEnvironment, backend: str, timeout_s: float) -> None:
         WORLD_SIZE=str(env.world_size),
         LOCAL_RANK=str(env.local_rank),
     )
+    deadline = time.monotonic() + timeout_s
     try:
+        if env.rank != 0 and not _agent_hosts_the_store(env):
+            # Wait for rank 0's store here: torch's client logs a C++ stack trace
+            # per failed try, and tries twice over.
+            _wait_until_listening(env.master_addr, env.master_port, deadline)
         store, _, _ = next(
             dist.rendezvous(
                 "env://",
@@ -131,16 +138,15 @@ def rendezvous(env: RankEnvironment, backend: str, timeout_s: float) -> None:
         )
     except (RuntimeError, ValueError, OSError) as error:
         who = (
-            f"rank 0 was not joined there by the other {env.world_size - 1} rank(s)"
+            f"rank 0 was not joined by the other {env.world_size - 1} rank(s)"
             if env.rank == 0
-            else f"rank {env.rank} of {env.world_size} could not reach rank 0 there"
+            else f"rank {env.rank} of {env.world_size} could not reach rank 0"
         )
-        if "time" in str(error).lower():
-            who = f"{who} within {timeout_s:g} s"
+        said = " ".join(str(error).split())[:160]
         raise ConfigError(
-            env.address_from,
+            "rendezvous",
             f"{env.master_addr}:{env.master_port}",
-            f"{who} ({' '.join(str(error).split())[:160]})",
+            f"(from {env.address_from}) {who} there in {timeout_s:g} s (torch: {said})",
             f"check that every rank was started and that {env.master_addr} accepts "
             f"connections on port {env.master_port}; config.{TIMEOUT_KEY} sets the "
             "wait",
@@ -152,6 +158,22 @@ def rendezvous(env: RankEnvironment, backend: str, timeout_s: float) -> None:
     dist.init_process_group(
         backend=backend, store=store, rank=env.rank, world_size=env.world_size
     )
+
+
+def _agent_hosts_the_store(env: RankEnvironment) -> bool:
+    """torchrun's agent serves the store every rank connects to (it is up)."""
+    return os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+
+
+def _wait_until_listening(address: str, port: int, deadline: float) -> None:
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise OSError(f"nothing accepted a connection: {error}") from None
+            time.sleep(0.2)
 
 
 def _gathered_outcome(outcome, env: RankEnvironment, group) -> str | None:
@@ -265,6 +287,8 @@ def run_this_rank(overrides, env: RankEnvironment, restart: bool = False) -> Non
         raise _quiet_unless_first_on_node(error, env) from None
     steps = _RankSteps(env, restart)
     try:
+        if env.local_rank != 0:  # the node's first process says what composing says
+            logging.disable(logging.WARNING)
         try:
             args, config = compose_with_args(
                 [*overrides, *layout],
@@ -276,6 +300,8 @@ def run_this_rank(overrides, env: RankEnvironment, restart: bool = False) -> Non
             if not steps.checking:  # composing: every rank found the same
                 _quiet_unless_first_on_node(error, env)
             raise
+        finally:
+            logging.disable(logging.NOTSET)
         if steps.finished:
             if env.rank == 0:
                 print(

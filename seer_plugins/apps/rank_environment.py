@@ -59,7 +59,7 @@ class RankEnvironment:
     # a requeued SLURM job): a restart resumes, whatever the first start was told.
     restart_count: int = 0
     # Where the address and port came from, for messages.
-    address_from: str = "MASTER_ADDR:MASTER_PORT"
+    address_from: str = "MASTER_ADDR, MASTER_PORT"
 
     @property
     def num_nodes(self) -> int:
@@ -69,7 +69,7 @@ class RankEnvironment:
         return (
             f"{self.launcher}: {self.world_size} ranks ({self.num_nodes} node(s) x "
             f"{self.local_world_size}), rendezvous at {self.master_addr}:"
-            f"{self.master_port} ({self.address_from})"
+            f"{self.master_port} (from {self.address_from})"
         )
 
 
@@ -188,7 +188,7 @@ def _slurm(environ: Mapping[str, str]) -> RankEnvironment:
     else:
         job_id = _integer(environ, "SLURM_JOB_ID", "srun")
         port = SLURM_PORT_BASE + job_id % SLURM_PORT_SPAN
-        port_from = "SLURM_JOB_ID's port"
+        port_from = "a port per SLURM_JOB_ID"
     return _checked(
         RankEnvironment(
             launcher="srun",
@@ -200,7 +200,7 @@ def _slurm(environ: Mapping[str, str]) -> RankEnvironment:
             master_addr=address,
             master_port=port,
             restart_count=int(environ.get("SLURM_RESTART_COUNT") or 0),
-            address_from=f"{address_from}:{port_from}",
+            address_from=f"{address_from}, {port_from}",
         ),
         placement="srun's --ntasks-per-node=<GPUs per node> and --distribution=block",
     )
