@@ -6,10 +6,8 @@ hook generator inside `_ResumableSlurmJob`, so the submitit job here is ours: th
 executor settings (`config.SLURM.*`), and our hook generator on every node.
 """
 
-import importlib
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -21,6 +19,14 @@ from vissl.utils.distributed_launcher import launch_distributed
 from vissl.utils.hydra_config import print_cfg
 from vissl.utils.io import makedir
 
+from seer_plugins.apps.launch_outcome import (
+    SAID_ELSEWHERE_WAIT_S,
+    first_on_node,
+    interrupted,
+    tell_torchrun,
+    worker_config_error,
+    worker_exception,
+)
 from seer_plugins.apps.per_rank_launch import run_this_rank
 from seer_plugins.apps.rank_environment import rank_environment
 from seer_plugins.checks.preflight import preflight
@@ -33,8 +39,6 @@ from seer_plugins.trainer.stop_signals import (
     forwarding_stop_signals,
     received_signal,
 )
-
-SAID_ELSEWHERE_WAIT_S = 3
 
 
 class SeerSlurmJob:
@@ -132,7 +136,7 @@ def main(overrides: Sequence[str], restart: bool = False):
         per_rank = rank_environment()
     except ConfigError as error:
         # Every task finds the same: the node's first one says it.
-        error.said_elsewhere = not _first_on_node()
+        error.said_elsewhere = not first_on_node()
         raise
     if per_rank is not None:
         return run_this_rank(overrides, per_rank, restart=restart)
@@ -175,59 +179,6 @@ def main(overrides: Sequence[str], restart: bool = False):
             held.release()
 
 
-def _worker_exception(error: Exception) -> tuple[type, str] | None:
-    """The class and message of the exception a spawned worker raised, from torch's
-    re-raised traceback (its last line: `module.Class: message`)."""
-    text = str(error).strip().splitlines()
-    last = text[-1] if text else ""
-    match = re.match(r"^([\w.]+): (.*)$", last)
-    if not match:
-        return None
-    module, _, name = match.group(1).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return None
-    return (cls, match.group(2)) if isinstance(cls, type) else None
-
-
-def worker_config_error(error: Exception) -> ConfigError | None:
-    """The ConfigError a spawned worker raised, from torch's re-raised traceback."""
-    found = _worker_exception(error)
-    if found is None or not issubclass(found[0], ConfigError):
-        return None
-    refused = ConfigError("", "", "")
-    refused.args = (found[1],)
-    return refused
-
-
-def _first_on_node() -> bool:
-    """Whether this process is the first of its node, as torchrun or srun number
-    them (True for any other launch)."""
-    local = (
-        os.environ.get("LOCAL_RANK") if os.environ.get("TORCHELASTIC_RUN_ID") else None
-    )
-    local = local or os.environ.get("SLURM_LOCALID") or "0"
-    return local.strip() in ("", "0")
-
-
-def tell_torchrun(error: Exception) -> None:
-    """Under torchrun, put the one line in its failure summary ("Root Cause"),
-    which otherwise shows a traceback hint below a rank's own lines."""
-    if os.environ.get("TORCHELASTIC_ERROR_FILE"):
-        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
-
-        ErrorHandler().record_exception(error)
-
-
-def interrupted(message: str, signum: int) -> int:
-    """Say why the run stopped (one line, once per node: every rank stopped at the
-    same checkpoint) and return the exit status 128 + signal."""
-    if _first_on_node():
-        print(f"seer train: {message}", file=sys.stderr)
-    return 128 + signum
-
-
 def cli(argv: Sequence[str], restart: bool = False) -> int:
     """`main` for the command line: a refused config or input is one `error:` line and
     exit status 2, whether found before the processes start or by a worker; a run
@@ -252,7 +203,7 @@ def cli(argv: Sequence[str], restart: bool = False) -> int:
         refused = worker_config_error(error)
         if refused is not None:
             return report(refused)
-        found = _worker_exception(error)
+        found = worker_exception(error)
         if found is not None and issubclass(found[0], TrainingInterrupted):
             signum = received_signal() or signal.SIGTERM
             return interrupted(found[1], signum)

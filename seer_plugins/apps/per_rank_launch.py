@@ -258,9 +258,9 @@ class _RankSteps:
                 self.claim = claim_run_folder(
                     args.config, args.engine_name, restart=self.restart
                 )
-                finished = self.claim.finished
-                outcome = ("finished", None) if finished else ("run", None)
-                if not finished:
+                if self.claim.finished:
+                    outcome = ("finished", None)
+                else:
                     outcome = ("run", _resume_file(args.config))
             except Exception as error:
                 own, outcome = error, ("refused", str(error))
