@@ -67,7 +67,8 @@ class RankEnvironment:
 
     def describe(self) -> str:
         return (
-            f"{self.launcher}: {self.world_size} ranks ({self.num_nodes} node(s) x "
+            f"{self.launcher}: {self.world_size} rank{'s' * (self.world_size != 1)} "
+            f"({self.num_nodes} node(s) x "
             f"{self.local_world_size}), rendezvous at {self.master_addr}:"
             f"{self.master_port} (from {self.address_from})"
         )
