@@ -31,6 +31,7 @@ from seer_plugins.optimizers import seer_sgd  # noqa: E402,F401  optimizer: seer
 from seer_plugins.trainer import train_step  # noqa: E402,F401  train step: seer_train_step; inferrer: infer_seer_amp
 from seer_plugins.trainer import task  # noqa: E402,F401  task: seer_self_supervision_task
 from seer_plugins.data import low_shot_dataset  # noqa: E402,F401  data source: seer_low_shot
+from seer_plugins.data import shard_dataset  # noqa: E402,F401  data source: seer_shards
 from seer_plugins.hooks import registry  # noqa: E402,F401  inferrer: resolve_plugin_hooks
 from seer_plugins.hooks import bad_images  # noqa: E402,F401  hook: seer_bad_images
 from seer_plugins.hooks import swav  # noqa: E402,F401  hooks: seer_swav_queue, seer_prototypes_normalize, seer_prototypes_freeze
@@ -48,6 +49,7 @@ from seer_plugins.patches import (  # noqa: E402
     disk_sources,
     label_files,
     resume_files,
+    shard_sources,
     vissl_inference,
     vissl_logging,
     weights_init,
@@ -57,6 +59,7 @@ atomic_checkpoints.install()  # checkpoint files written atomically, links relat
 resume_files.install()  # AUTO_RESUME takes the newest checkpoint of either kind
 disk_sources.install()  # disk_folder / disk_filelist survive unreadable images
 label_files.install()  # .txt/.csv label lists; string labels numbered by train's
+shard_sources.install()  # seer_shards splits: their sampler, labels read per sample
 weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
 cpu_feature_extraction.install()  # extract_features runs on CPU too

@@ -27,6 +27,10 @@ COMMANDS = {
         "seer_plugins.apps.launcher:train",
         "pretrain, evaluate or extract features: config=NAME [OVERRIDE ...]",
     ),
+    "shards": (
+        "seer_plugins.apps.shards:main",
+        "pack images into WebDataset tar shards, or index existing shards",
+    ),
     "split": (
         "seer_plugins.apps.commands:split",
         "write a class-balanced low-shot split file of an image folder",

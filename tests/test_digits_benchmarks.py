@@ -11,7 +11,12 @@ import seer_plugins  # noqa: F401  first: compat shims before VISSL is imported
 from seer_plugins.apps.launcher import main as launch
 from seer_plugins.apps.sweep.results import final_test_accuracy
 from seer_plugins.data.digits import export_digits
-from seer_plugins.data.low_shot_split import make_low_shot_split
+from seer_plugins.data.low_shot_split import (
+    list_images,
+    make_low_shot_split,
+    read_split_file,
+)
+from seer_plugins.data.shard_packing import pack, pack_source
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
 
@@ -132,3 +137,36 @@ def test_linear_eval_keeps_the_checkpoint_trunk_frozen(digits, pretrained, tmp_p
     accuracy = final_test_accuracy(tmp_path)
     assert set(accuracy.heads) == {"res4", "res5", "avgpool"}
     assert accuracy.top1 == max(top1 for top1, _ in accuracy.heads.values())
+
+
+def test_linear_eval_from_labelled_shards(digits, pretrained, tmp_path):
+    """The linear benchmark reads its images and labels from tar shards: the 10%
+    split's train images and every val image packed by `seer shards`, labels from
+    `.cls`, the classifier sized by the index's classes."""
+    root, split = digits
+    chosen = set(read_split_file(split))
+    train = [i for i in list_images(root / "train") if i.entry in chosen]
+    pack(train, str(tmp_path / "train"), per_shard=100, workers=1, progress=False)
+    pack_source(root / "val", str(tmp_path / "val"), per_shard=200, progress=False)
+    checkpoint, model = pretrained
+    out = tmp_path / "run"
+    launch(
+        [
+            "config=benchmark/linear/digits",
+            f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={checkpoint}",
+            f"config.DATA.TRAIN.DATA_PATHS=[{tmp_path}/train]",
+            f"config.DATA.TEST.DATA_PATHS=[{tmp_path}/val]",
+            "config.OPTIMIZER.num_epochs=1",
+            "config.OPTIMIZER.param_schedulers.lr.values=[0.1]",
+            "config.OPTIMIZER.param_schedulers.lr.milestones=[]",
+            "config.HOOKS.PLUGINS=[test_capture_start_weights]",
+            "config.HOOKS.PERF_STATS.MONITOR_PERF_STATS=false",
+            f"config.CHECKPOINT.DIR={out}",
+        ]
+    )
+    start = torch.load(out / START_WEIGHTS, weights_only=False)
+    assert start["train_images"] == len(train) == 143
+    _assert_same(start["model"], model["trunk"], "trunk.base_model.")
+    accuracy = final_test_accuracy(out)
+    assert set(accuracy.heads) == {"res4", "res5", "avgpool"}
+    assert 0 <= accuracy.top1 <= accuracy.top5 <= 100

@@ -30,7 +30,7 @@ REGISTERED = {
     "optimizer": ["seer_sgd"],
     "train step": ["seer_train_step"],
     "task": ["seer_self_supervision_task"],
-    "data source": ["disk_filelist", "disk_folder", "seer_low_shot"],
+    "data source": ["disk_filelist", "disk_folder", "seer_low_shot", "seer_shards"],
     "hook": [
         "seer_bad_images",
         "seer_collapse_warning",

@@ -9,6 +9,8 @@ decided here, in this order, cheapest first:
    class folders that are not empty, a dataset name with no path and no catalog
    entry, `DATA_LIMIT` within the data, some images that decode, low-shot split
    files that match their folder and cover its classes, top-k within the classes;
+   tar shards (:mod:`seer_plugins.checks.shard_files`): an index that counts them
+   all, local shards that exist, a first shard that reads;
 3. `MODEL.WEIGHTS_INIT` (:mod:`seer_plugins.checks.weights_init`): a readable
    checkpoint whose keys give every trunk tensor, planned on a meta-device model.
 
@@ -23,6 +25,7 @@ from vissl.utils.checkpoint import get_resume_checkpoint
 
 from seer_plugins.checkpoints.load_plan import PARAMS_KEY
 from seer_plugins.checks.data_files import check_data
+from seer_plugins.checks.shard_files import check_shards
 from seer_plugins.checks.weights_init import check_weights_init
 from seer_plugins.errors import ConfigError
 
@@ -73,6 +76,7 @@ def _refused_as_preflight():
 def check_data_paths(config) -> None:
     with _refused_as_preflight():
         check_data(config)
+        check_shards(config)
 
 
 def _resumes(config) -> bool:

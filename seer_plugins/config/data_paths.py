@@ -2,11 +2,13 @@
 
 `config=pretrain/seer_tiny config.DATA.TRAIN.DATA_PATHS=[my_folder]` used to train on
 VISSL's synthetic noise (the source stays `synthetic`, which ignores paths) and exit
-0. A path given to a synthetic source now selects the source that reads it: a folder
--> `disk_folder`, a file (a list of image paths, `.npy`, `.txt` or `.csv`) ->
-`disk_filelist`. Synthetic label sources follow the same way, and so does a
-`disk_folder` label source beside a file list (VISSL asserts the two are one
-source). The synthetic source's `DATA_LIMIT`
+0. A path given to a synthetic source now selects the source that reads it: tar
+shards (a brace pattern, a `pipe:` or a URL, a folder of `.tar` files, a shard list)
+-> `seer_shards`, a folder -> `disk_folder`, a file (a list of image paths, `.npy`,
+`.txt` or `.csv`) -> `disk_filelist`. Synthetic label sources follow the same way,
+and so does a `disk_folder` label source beside a file list (VISSL asserts the two
+are one source) or beside shards (whose labels are read with each sample; none
+when `LABEL_TYPE` is `sample_index`). The synthetic source's `DATA_LIMIT`
 (how many noise images it makes) does not carry over to real data unless the command
 line sets it: every image is used.
 
@@ -20,9 +22,11 @@ import logging
 from pathlib import Path
 
 from seer_plugins.config.derived import used_splits
+from seer_plugins.config.shard_paths import names_shards
 from seer_plugins.errors import ConfigError
 
 SYNTHETIC = "synthetic"
+SHARDS = "seer_shards"
 # Label sources that read the data source's own labels: a folder's, seer_low_shot's.
 SOURCE_OWN_LABELS = ("disk_folder", "torchvision_dataset")
 # The file lists data sources read (seer_plugins.data.file_lists).
@@ -31,7 +35,9 @@ FILE_LIST_SUFFIXES = (".npy", *TEXT_LIST_SUFFIXES)
 
 
 def source_for(path: str) -> str:
-    """The VISSL source that reads `path`: a folder or a file list."""
+    """The VISSL source that reads `path`: tar shards, a folder or a file list."""
+    if names_shards(path):
+        return SHARDS
     location = Path(path)
     if location.is_dir():
         return "disk_folder"
@@ -74,7 +80,9 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
         sources = list(data.get("DATA_SOURCES", None) or [])
         if SYNTHETIC in sources:
             _follow_synthetic(data, key, paths, sources, command_line_keys, split)
+        _follow_shards(data, key, paths)
         _follow_list_labels(data, key, paths)
+        _follow_shard_labels(data, key)
         sources = list(data.DATA_SOURCES)
         names = list(data.get("DATASET_NAMES", None) or [])
         if len(names) == len(paths):
@@ -138,6 +146,58 @@ def _follow_list_labels(data, key, paths) -> None:
             [paths[i] for i in switched],
             [old_labels[i] for i in switched],
             [label_paths[i] for i in switched],
+        )
+
+
+# Sources that read image files, and cannot read tar shards.
+IMAGE_FILE_SOURCES = ("disk_folder", "disk_filelist", "seer_low_shot")
+
+
+def _follow_shards(data, key, paths) -> None:
+    """Shards given to a source of image files (a benchmark's folder source) are
+    read by `seer_shards`."""
+    sources = list(data.get("DATA_SOURCES", None) or [])
+    if len(sources) != len(paths):
+        return
+    followed = [
+        SHARDS if source in IMAGE_FILE_SOURCES and names_shards(path) else source
+        for source, path in zip(sources, paths, strict=True)
+    ]
+    if followed != sources:
+        data.DATA_SOURCES = followed
+        _warn_once(
+            "%s.DATA_PATHS=%s names tar shards: reading them with %s (was %s)",
+            key,
+            paths,
+            followed,
+            sources,
+        )
+
+
+def _follow_shard_labels(data, key) -> None:
+    """A label source that reads its data source's own labels (a folder's) beside
+    `seer_shards` reads the shards' labels (`seer_shards`); a split whose labels are
+    sample indices (`LABEL_TYPE: sample_index`, SwAV's) reads none."""
+    sources = list(data.get("DATA_SOURCES", None) or [])
+    labels = list(data.get("LABEL_SOURCES", None) or [])
+    if SHARDS not in sources or len(labels) != len(sources):
+        return
+    own = (*SOURCE_OWN_LABELS, SYNTHETIC)
+    followed = [
+        SHARDS if source == SHARDS and label in own else label
+        for source, label in zip(sources, labels, strict=True)
+    ]
+    if data.get("LABEL_TYPE", "standard") == "sample_index" and set(followed) == {
+        SHARDS
+    }:
+        followed = []  # the labels are the samples' numbers: nothing to read
+    if followed != labels:
+        data.LABEL_SOURCES = followed
+        _warn_once(
+            "%s.LABEL_SOURCES: %s for the seer_shards data source (was %s)",
+            key,
+            followed,
+            labels,
         )
 
 

@@ -138,11 +138,16 @@ def _bad_syntax(overrides: Sequence[str]) -> ConfigError | None:
         except OverrideParseException as error:
             message = str(error).splitlines()[0]
             key, _, value = override.partition("=")
+            valid = "write lists as [a,b], mappings as {k:v}; quote values with spaces"
+            if "{" in value and ".." in value:
+                # A shard pattern: Hydra reads an unquoted { as a mapping.
+                valid = (
+                    "quote a brace pattern inside the list, and the whole "
+                    f"override for the shell: '{key}=[\"/data/{{00000..00099}}"
+                    ".tar\"]'"
+                )
             return ConfigError(
-                key,
-                value,
-                f"is not a valid Hydra override ({message})",
-                "write lists as [a,b], mappings as {k:v}; quote values with spaces",
+                key, value, f"is not a valid Hydra override ({message})", valid
             )
     return None
 
