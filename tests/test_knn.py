@@ -143,3 +143,39 @@ def test_results_keep_only_the_k_values_measured(tmp_path):
     write_results(tmp_path, {"layers": {"avgpool": {"top1": 75.0}}, "k": 20})
     line = json.loads((tmp_path / METRICS_FILE).read_text())
     assert line["test_accuracy_list_meter"] == {"top_1": {"avgpool": 75.0}}
+
+
+def test_knn_from_labelled_shards_equals_knn_from_the_folder(
+    digits, init_checkpoint, tmp_path
+):
+    """The same images packed into shards by `seer shards` (labels in `.cls`): the
+    same features and labels reach the classifier, so the same top-1 and top-5."""
+    from seer_plugins.data.low_shot_split import list_images
+    from seer_plugins.data.shard_packing import pack
+
+    train = list_images(digits / "train")[::10]  # 144 of 1,438, every class
+    (tmp_path / "train_folder").mkdir()
+    for image in train:
+        target = tmp_path / "train_folder" / image.label / image.entry
+        target.parent.mkdir(exist_ok=True)
+        target.symlink_to(image.path)
+    pack(train, str(tmp_path / "train_shards"), per_shard=50, progress=False)
+    pack(list_images(digits / "val"), str(tmp_path / "val_shards"), 200, progress=False)
+    results = {}
+    for name, train_path, val_path in (
+        ("folder", tmp_path / "train_folder", digits / "val"),
+        ("shards", tmp_path / "train_shards", tmp_path / "val_shards"),
+    ):
+        launch(
+            [
+                "config=benchmark/knn/digits",
+                f"config.MODEL.WEIGHTS_INIT.PARAMS_FILE={init_checkpoint}",
+                f"config.DATA.TRAIN.DATA_PATHS=[{train_path}]",
+                f"config.DATA.TEST.DATA_PATHS=[{val_path}]",
+                f"config.CHECKPOINT.DIR={tmp_path / name}",
+            ]
+        )
+        results[name] = json.loads((tmp_path / name / "knn_results.json").read_text())
+    assert results["shards"]["train_images"] == 144
+    assert results["shards"]["test_images"] == 359
+    assert results["shards"]["layers"] == results["folder"]["layers"]

@@ -4,8 +4,6 @@ index that disagrees, refusals before training, packing and indexing."""
 
 import io
 import json
-import subprocess
-import sys
 import tarfile
 
 import numpy as np
@@ -15,7 +13,7 @@ from PIL import Image
 from shard_data import jpeg, write_img2dataset_stats, write_shards
 from vissl.data import DATASET_SOURCE_MAP
 
-from seer_plugins import compose
+from seer_plugins import cli, compose
 from seer_plugins.checks.shard_files import check_shards
 from seer_plugins.data.shard_dataset import SeerShardDataset
 from seer_plugins.data.shard_lists import (
@@ -187,17 +185,18 @@ def test_preflight_refuses_missing_shards_and_failing_pipes(labelled, tmp_path):
         check_shards(_config(labelled / "{00000..00003}.tar"))
 
 
-def _seer(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "seer_plugins", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _seer(*args, cwd, capsys, monkeypatch):
+    """`seer ARGS` in this process: (exit status, stdout, stderr)."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    status = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
-def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(tmp_path):
+def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
+    tmp_path, capsys, monkeypatch
+):
     """`seer shards SRC OUT` writes shards, their index and class names, the same
     bytes twice; `seer shards index` counts shards written by webdataset's
     ShardWriter (img2dataset's keys, .jpg + .json + .txt), from img2dataset's
@@ -207,10 +206,11 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(tmp_path):
         (tmp_path / "images" / name).mkdir(parents=True)
         for i in range(5):
             (tmp_path / "images" / name / f"{i}.jpg").write_bytes(jpeg(rng))
+    run = {"cwd": tmp_path, "capsys": capsys, "monkeypatch": monkeypatch}
     for out in ("a", "b"):
-        done = _seer("shards", "images", out, "--per-shard", 3, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-    assert "10 images, 2 classes, 4 shards" in done.stdout
+        status, said, _ = _seer("shards", "images", out, "--per-shard", 3, **run)
+        assert status == 0
+    assert "10 images, 2 classes, 4 shards" in said
     for name in ("00000.tar", "00003.tar"):
         assert (tmp_path / "a" / name).read_bytes() == (
             tmp_path / "b" / name
@@ -234,10 +234,35 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(tmp_path):
                 }
             )
     write_img2dataset_stats(str(folder / "00000.tar"), 4)
-    done = _seer("shards", "index", folder / "{00000..00002}.tar", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "10 samples in 3 shards (1 counted by img2dataset's stats" in done.stdout
+    status, said, _ = _seer("shards", "index", folder / "{00000..00002}.tar", **run)
+    assert status == 0
+    assert "10 samples in 3 shards (1 counted by img2dataset's stats" in said
     written = json.loads((folder / INDEX_NAME).read_text())
     assert [s["samples"] for s in written["shards"]] == [4, 4, 2]
-    bad = _seer("shards", "index", "pipe:cat x{0..1}.tar", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: --out=")
+    status, _, said = _seer("shards", "index", "pipe:cat x{0..1}.tar", **run)
+    assert status == 2 and said.startswith("error: --out=")
+
+
+def test_a_refusal_from_a_data_loader_worker_is_one_line(monkeypatch, capsys):
+    """A shard that disagrees with its index is found while training, in a data
+    loader worker; torch re-raises it as a RuntimeError carrying the worker's
+    traceback, and the launcher prints its one line, exit status 2."""
+    from seer_plugins.apps import launcher
+
+    line = (
+        "config.DATA.TRAIN.DATA_PATHS='/d/00001.tar': holds 7 samples and its "
+        "index says 8; rebuild the index with: seer shards index PATTERN|DIR"
+    )
+    worker = (
+        "Caught ShardCountError in DataLoader worker process 0.\n"
+        "Original Traceback (most recent call last):\n"
+        '  File "shard_reader.py", line 1, in _next\n'
+        f"seer_plugins.data.shard_reader.ShardCountError: {line}\n"
+    )
+
+    def fails(argv, restart=False):
+        raise RuntimeError(worker)
+
+    monkeypatch.setattr(launcher, "main", fails)
+    assert launcher.cli(["config=pretrain/seer_tiny"]) == 2
+    assert capsys.readouterr().err == f"error: {line}\n"

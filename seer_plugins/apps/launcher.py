@@ -208,6 +208,13 @@ def cli(argv: Sequence[str], restart: bool = False) -> int:
             signum = received_signal() or signal.SIGTERM
             return interrupted(found[1], signum)
         raise
+    except RuntimeError as error:
+        # A refusal raised in a data loader worker of this process (a shard that
+        # disagrees with its index): torch re-raises it as a RuntimeError.
+        refused = worker_config_error(error)
+        if refused is not None:
+            return report(refused)
+        raise
     return 0
 
 

@@ -84,7 +84,7 @@ def check_split_shards(config, split: str) -> None:
             f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE",
             split_file,
             f"is not read by {NAME} (split files of shards are not supported yet)",
-            "pack the labelled subset into shards of its own, or set it to \"\"",
+            'pack the labelled subset into shards of its own, or set it to ""',
         )
     shards = expand_shards(paths[0], key)
     index = read_index(

@@ -178,7 +178,7 @@ class ShardReader:
         self.samples_read += 1
         if cursor.position > expected:
             self._finish(cursor)
-            raise self._count_error(name, f"over {expected}", expected)
+            raise self._count_error(name, f"more than {expected}", expected)
         if cursor.position == expected:
             self._check_end(cursor)
         return sample
@@ -192,7 +192,7 @@ class ShardReader:
             extra = None  # a damaged tail past the last sample: nothing to read
         self._finish(cursor)
         if extra is not None:
-            raise self._count_error(name, f"over {expected}", expected)
+            raise self._count_error(name, f"more than {expected}", expected)
 
     def _finish(self, cursor: _Cursor) -> None:
         if cursor in self._cursors:
