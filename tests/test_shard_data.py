@@ -25,6 +25,7 @@ from seer_plugins.data.shard_lists import (
 from seer_plugins.data.shard_reader import ShardCountError, ShardReader
 from seer_plugins.data.shard_scan import build_index
 from seer_plugins.errors import ConfigError
+from seer_plugins.patches.shard_sources import ShardLabels
 
 SIZES = [6, 4, 5]
 
@@ -97,11 +98,27 @@ def test_labels_come_from_cls_or_a_json_field(labelled, label_key, expected):
         write_index(index, str(labelled / INDEX_NAME))
     config = _config(labelled, f"config.DATA.TRAIN.SEER_SHARDS.LABEL_KEY={label_key}")
     dataset = _dataset(config, labelled)
-    labels = []
+    labels = ShardLabels(dataset)  # as a seer_shards label source reads them
+    read = []
     for i in range(len(dataset)):
         dataset[i]
-        labels.append(dataset.label_of(i))
-    assert labels == [i % 3 for i in range(sum(SIZES))]
+        read.append(labels[i])
+    assert read == [i % 3 for i in range(sum(SIZES))]
+
+
+def test_a_sample_without_a_label_is_refused_naming_it(labelled):
+    config = _config(labelled, "config.DATA.TRAIN.SEER_SHARDS.LABEL_KEY=caption")
+    dataset = _dataset(config, labelled)
+    ShardLabels(dataset)
+    with pytest.raises(
+        ConfigError,
+        match=r"LABEL_KEY='caption': gives no label.*"
+        r"00000\.tar, sample 0, key 000000000",
+    ):
+        dataset[0]
+    # pretraining reads no labels: the same samples are read without a word
+    unlabelled = _dataset(config, labelled)
+    assert unlabelled[0][1] is True
 
 
 def _shard_with(folder, samples):

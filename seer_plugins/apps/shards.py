@@ -8,6 +8,7 @@
   :mod:`seer_plugins.data.shard_scan`.
 """
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from seer_plugins.data.shard_lists import (
     default_index_path,
     expand_shards,
+    read_index,
     write_index,
 )
 from seer_plugins.data.shard_packing import pack_source
@@ -62,6 +64,11 @@ def _index_parser():
     return parser
 
 
+def _many(count: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{count} {noun if count == 1 else plural}"
+
+
 def _positive(option: str, value: int) -> None:
     if value < 1:
         raise ConfigError(option, value, "must be at least 1")
@@ -90,8 +97,9 @@ def main(argv: Sequence[str]) -> int:
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError("source", args.source, str(error)) from None
     print(
-        f"{sum(shard_index.counts)} images, {len(shard_index.classes)} classes, "
-        f"{len(shard_index.shards)} shards in {args.out} "
+        f"{_many(sum(shard_index.counts), 'image')}, "
+        f"{_many(len(shard_index.classes), 'class')}, "
+        f"{_many(len(shard_index.shards), 'shard')} in {args.out} "
         f"({time.monotonic() - started:.1f} s); index {shard_index.path}"
     )
     return 0
@@ -104,16 +112,25 @@ def index(argv: Sequence[str]) -> int:
     out = args.out or default_index_path(args.shards)
     if not out:
         raise ConfigError(
-            "--out", "", "is needed for shards behind a pipe: command or a URL"
+            "--out",
+            "",
+            "is needed for shards behind a pipe: command or a URL",
+            "name the index file to write: --out shards_index.json",
         )
+    classes = []
+    if os.path.isfile(out):  # re-indexing keeps the class names `seer shards` wrote
+        with contextlib.suppress(ConfigError):
+            classes = read_index(out, "--out").classes
     started = time.monotonic()
     try:
-        shard_index, from_stats = build_index(shards, out, workers=args.workers)
+        shard_index, from_stats = build_index(
+            shards, out, workers=args.workers, classes=classes
+        )
     except OSError as error:
         raise ConfigError("shards", args.shards, str(error)) from None
     write_index(shard_index, out)
     print(
-        f"{sum(shard_index.counts)} samples in {len(shards)} shards "
+        f"{_many(sum(shard_index.counts), 'sample')} in {_many(len(shards), 'shard')} "
         f"({from_stats} counted by img2dataset's stats, {len(shards) - from_stats} "
         f"read through; {time.monotonic() - started:.1f} s); index {out}"
     )

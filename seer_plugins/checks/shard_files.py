@@ -10,10 +10,16 @@ split file is set. Each
 failure is one line naming the shard.
 """
 
+import io
+import itertools
 import os
+import shlex
 
 from seer_plugins.config.derived import used_splits
 from seer_plugins.config.shard_paths import is_remote
+from seer_plugins.data.image_modes import reading_of
+from seer_plugins.data.low_shot_dataset import split_file_of
+from seer_plugins.data.robust_images import load_image
 from seer_plugins.data.shard_dataset import (
     NAME,
     index_path_of,
@@ -27,11 +33,15 @@ from seer_plugins.data.shard_reader import (
 )
 from seer_plugins.errors import ConfigError
 
+# Samples of the first shard decoded before training: a set whose images do not
+# decode at all is refused, not trained on grey replacements.
+DECODE_SAMPLE = 8
 
-def _check_first_sample(key: str, shard: str, image_keys: list[str]) -> None:
+
+def _check_first_samples(key: str, shard: str, image_keys: list[str], reading):
     samples = open_samples(shard)
     try:
-        first = next(samples, None)
+        first = list(itertools.islice(samples, DECODE_SAMPLE))
     except READ_ERRORS as error:
         raise ConfigError(
             key,
@@ -41,17 +51,58 @@ def _check_first_sample(key: str, shard: str, image_keys: list[str]) -> None:
         ) from None
     finally:
         samples.close()
-    if first is None:
+    if not first:
         raise ConfigError(key, shard, "holds no sample", "rebuild the shard")
-    members = sorted(k for k in first if not k.startswith("__"))
-    if not any(k in first for k in image_keys):
+    failures = []
+    for sample in first:
+        data = next((sample[k] for k in image_keys if k in sample), None)
+        if data is None:
+            members = sorted(k for k in sample if not k.startswith("__"))
+            failures.append(f"{sample.get('__key__')} has no image member ({members})")
+            continue
+        try:
+            load_image(io.BytesIO(data), reading)
+        except Exception as error:  # any undecodable image counts
+            failures.append(f"{sample.get('__key__')}: {type(error).__name__}: {error}")
+    if len(failures) == len(first):
         raise ConfigError(
             key,
             shard,
-            f"its first sample ({first.get('__key__')}) has no image member among "
-            f"{image_keys} (it has {members})",
-            "set DATA.<split>.SEER_SHARDS.IMAGE_KEYS to the member holding images",
+            f"none of its first {len(first)} samples has an image that decodes "
+            f"(e.g. {failures[0]})",
+            f"images are read from the members {image_keys} "
+            "(DATA.<split>.SEER_SHARDS.IMAGE_KEYS); check that they are images",
         )
+
+
+def _check_folder_has_indexed(key: str, folder: str, index, shards) -> None:
+    """A folder lists the shards it holds: one the index counts but the folder
+    lacks was deleted or not copied."""
+    base = os.path.dirname(os.path.abspath(index.path))
+    present = {os.path.normpath(os.path.abspath(s)) for s in shards}
+    for name in index.shards:
+        full = os.path.normpath(
+            name if os.path.isabs(name) else os.path.join(base, name)
+        )
+        if os.path.dirname(full) == os.path.normpath(os.path.abspath(folder)) and (
+            full not in present
+        ):
+            raise ConfigError(
+                key,
+                full,
+                f"no such shard (the index {index.path} counts it)",
+                "restore it, or rebuild the index: seer shards index "
+                + shlex.quote(folder),
+            )
+
+
+def _check_settings(split: str, settings: dict) -> None:
+    for name in ("STREAMS_PER_RANK", "SHUFFLE_BUFFER"):
+        value = settings[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(
+                f"config.DATA.{split}.SEER_SHARDS.{name}", value, "must be at least 1"
+            )
 
 
 def check_split_shards(config, split: str) -> None:
@@ -78,7 +129,7 @@ def check_split_shards(config, split: str) -> None:
             f"is not supported by {NAME} (it would read samples all over the shards)",
             "set it to -1 and name fewer shards",
         )
-    split_file = data.get("LOW_SHOT_SPLIT_FILE", "") or ""
+    split_file = split_file_of(config, split)
     if split_file:
         raise ConfigError(
             f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE",
@@ -86,6 +137,8 @@ def check_split_shards(config, split: str) -> None:
             f"is not read by {NAME} (split files of shards are not supported yet)",
             'pack the labelled subset into shards of its own, or set it to ""',
         )
+    settings = shard_settings(config, split)
+    _check_settings(split, settings)
     shards = expand_shards(paths[0], key)
     index = read_index(
         index_path_of(config, split, paths[0]), f"config.DATA.{split}.SEER_SHARDS.INDEX"
@@ -94,7 +147,10 @@ def check_split_shards(config, split: str) -> None:
     for shard in shards:
         if not is_remote(shard) and not os.path.isfile(shard):
             raise ConfigError(key, shard, "no such shard", "check the path")
-    _check_first_sample(key, shards[0], shard_settings(config, split)["IMAGE_KEYS"])
+    if os.path.isdir(paths[0]):
+        _check_folder_has_indexed(key, paths[0], index, shards)
+    image_keys = [str(k).lower() for k in settings["IMAGE_KEYS"]]
+    _check_first_samples(key, shards[0], image_keys, reading_of(config, split))
     processes = int(config.DISTRIBUTED.NUM_NODES) * int(
         config.DISTRIBUTED.NUM_PROC_PER_NODE
     )

@@ -26,7 +26,9 @@ from seer_plugins.config.shard_paths import names_shards
 from seer_plugins.errors import ConfigError
 
 SYNTHETIC = "synthetic"
+# Our data sources' registered names (their modules take them from here).
 SHARDS = "seer_shards"
+LOW_SHOT = "seer_low_shot"
 # Label sources that read the data source's own labels: a folder's, seer_low_shot's.
 SOURCE_OWN_LABELS = ("disk_folder", "torchvision_dataset")
 # The file lists data sources read (seer_plugins.data.file_lists).
@@ -81,6 +83,7 @@ def follow_data_paths(config, command_line_keys: set[str]) -> None:
         if SYNTHETIC in sources:
             _follow_synthetic(data, key, paths, sources, command_line_keys, split)
         _follow_shards(data, key, paths)
+        _drop_config_limit_on_shards(data, key, split, command_line_keys)
         _follow_list_labels(data, key, paths)
         _follow_shard_labels(data, key)
         sources = list(data.DATA_SOURCES)
@@ -150,7 +153,7 @@ def _follow_list_labels(data, key, paths) -> None:
 
 
 # Sources that read image files, and cannot read tar shards.
-IMAGE_FILE_SOURCES = ("disk_folder", "disk_filelist", "seer_low_shot")
+IMAGE_FILE_SOURCES = ("disk_folder", "disk_filelist", LOW_SHOT)
 
 
 def _follow_shards(data, key, paths) -> None:
@@ -172,6 +175,19 @@ def _follow_shards(data, key, paths) -> None:
             followed,
             sources,
         )
+
+
+def _drop_config_limit_on_shards(data, key, split, command_line_keys) -> None:
+    """A config's `DATA_LIMIT` (seer_tiny's, for its synthetic images) does not
+    carry over to shards; one given on the command line is refused by the
+    preflight (it would pick samples all over the shards)."""
+    limit = data.get("DATA_LIMIT", -1)
+    if SHARDS not in list(data.get("DATA_SOURCES", None) or []) or limit in (-1, None):
+        return
+    if f"DATA.{split}.DATA_LIMIT" in command_line_keys:
+        return
+    data.DATA_LIMIT = -1
+    _warn_once("%s.DATA_LIMIT: every sample of the shards (was %s)", key, limit)
 
 
 def _follow_shard_labels(data, key) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from torchvision.datasets.folder import find_classes
 
+from seer_plugins.config.defaults import plugin_setting
 from seer_plugins.config.shard_paths import names_shards
 from seer_plugins.data.class_lists import read_label_values
 from seer_plugins.data.file_lists import is_text_list
@@ -53,7 +54,7 @@ def list_class_count(path: str) -> int:
 def shard_class_count(train, path: str, default: int) -> int:
     """The classes the shards' index lists (`seer shards` writes them), or
     `default` when it lists none."""
-    index = str((train.get("SEER_SHARDS", None) or {}).get("INDEX", "") or "")
+    index = str(plugin_setting(train, "SEER_SHARDS.INDEX", within="DATA.TRAIN"))
     index = index or default_index_path(path) or ""
     if not os.path.isfile(index):
         return int(default)

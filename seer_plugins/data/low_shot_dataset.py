@@ -26,13 +26,14 @@ from pathlib import Path
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from vissl import data as vissl_data
 
+from seer_plugins.config.data_paths import LOW_SHOT
 from seer_plugins.config.defaults import plugin_setting
 from seer_plugins.data.class_lists import numbered_folder, split_index, training_classes
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_split import read_split_file
 from seer_plugins.data.robust_images import load_rgb
 
-NAME = "seer_low_shot"
+NAME = LOW_SHOT
 SPLIT_FILE_KEY = "LOW_SHOT_SPLIT_FILE"
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from torch.utils.data import Dataset
 from vissl.data.data_helper import get_mean_image
 
+from seer_plugins.config.data_paths import SHARDS
 from seer_plugins.config.defaults import plugin_section
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.robust_images import load_image
@@ -37,8 +38,9 @@ from seer_plugins.data.shard_lists import (
 from seer_plugins.data.shard_reader import ShardReader
 from seer_plugins.errors import ConfigError
 
-NAME = "seer_shards"
-# A label a sample does not have: VISSL's cross-entropy ignores it (ignore_index).
+NAME = SHARDS
+# The label of a sample a truncated shard lost (replaced, counted as unreadable):
+# VISSL's cross-entropy ignores it (ignore_index).
 NO_LABEL = -1
 
 
@@ -82,9 +84,11 @@ class SeerShardDataset(Dataset):
         self.label_key = str(self.settings["LABEL_KEY"] or "")
         self._class_numbers = {name: i for i, name in enumerate(self.index.classes)}
         self._reader = None
+        # Labels are read only for a split whose label source is this one
+        # (ShardLabels says so), with each sample's image.
+        self.wants_labels = False
         self._labels: dict[int, int] = {}
         self._reading = None
-        self._said_no_label = False
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -121,14 +125,15 @@ class SeerShardDataset(Dataset):
         shard, position = self.locate(int(idx))
         sample = self._reader_here().sample(shard, position)
         where = f"shard {self.shards[shard]}, sample {position}"
-        if sample is not None:
-            where += f", key {sample.get('__key__')}"
+        size = self.cfg["DATA"][self.split].DEFAULT_GRAY_IMG_SIZE
+        if sample is None:  # lost with a truncated shard (logged once, by the reader)
+            if self.wants_labels:
+                self._labels[int(idx)] = NO_LABEL
+            return get_mean_image(size), False
+        where += f", key {sample.get('__key__')}"
+        if self.wants_labels:
             self._labels[int(idx)] = self._label(sample, where)
-        else:
-            self._labels[int(idx)] = NO_LABEL
         try:
-            if sample is None:
-                raise OSError(self._reader_here().unreadable_from[shard][1])
             image = self._image(sample)
         except Exception as error:  # anything unreadable: replace, count, go on
             logging.warning(
@@ -137,7 +142,6 @@ class SeerShardDataset(Dataset):
                 type(error).__name__,
                 error,
             )
-            size = self.cfg["DATA"][self.split].DEFAULT_GRAY_IMG_SIZE
             return get_mean_image(size), False
         return image, True
 
@@ -145,6 +149,7 @@ class SeerShardDataset(Dataset):
         """The label of sample `idx`, read with its image just before."""
         label = self._labels.pop(int(idx), None)
         if label is None:  # asked before its image (not VISSL's order): read it
+            self.wants_labels = True
             self[idx]
             label = self._labels.pop(int(idx))
         return label
@@ -176,19 +181,19 @@ class SeerShardDataset(Dataset):
             return self._no_label(where)
 
     def _no_label(self, where: str) -> int:
-        if not self._said_no_label:
-            self._said_no_label = True
-            source = (
-                f"json field {self.label_key!r}" if self.label_key else "`.cls` member"
-            )
-            logging.warning(
-                "%s: no label (%s, or a class name the index does not list); "
-                "labelled %d, which the loss ignores (said once)",
-                where,
-                source,
-                NO_LABEL,
-            )
-        return NO_LABEL
+        source = (
+            f"SEER_SHARDS.LABEL_KEY={self.label_key!r} of its .json"
+            if self.label_key
+            else "its .cls member (SEER_SHARDS.LABEL_KEY='')"
+        )
+        raise ConfigError(
+            f"config.DATA.{self.split}.SEER_SHARDS.LABEL_KEY",
+            self.label_key,
+            f"gives no label for {where}: no {source}, or a class name the index "
+            f"does not list (its classes: {len(self.index.classes)})",
+            "name the json field holding integer labels, or pack the images with "
+            "seer shards (which lists the class names)",
+        )
 
 
 def register() -> None:

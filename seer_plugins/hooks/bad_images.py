@@ -25,6 +25,7 @@ from classy_vision.generic.distributed_util import all_reduce_sum, is_primary
 from seer_plugins.config.defaults import plugin_default, plugin_setting
 from seer_plugins.config.derived import num_crops
 from seer_plugins.data.robust_images import SOURCES
+from seer_plugins.data.shard_dataset import NAME as SHARDS
 from seer_plugins.errors import ConfigError
 from seer_plugins.hooks.base import SeerHook
 from seer_plugins.hooks.registry import register_hook
@@ -44,7 +45,9 @@ class BadImagesError(ConfigError):
 
 
 def reads_image_files(config) -> bool:
-    return bool(set(config.DATA.TRAIN.DATA_SOURCES or []) & set(SOURCES))
+    """Image files or tar shards of them: sources whose images can be unreadable."""
+    sources = set(config.DATA.TRAIN.DATA_SOURCES or [])
+    return bool(sources & {*SOURCES, SHARDS})
 
 
 def _flatten(valid) -> list[int]:

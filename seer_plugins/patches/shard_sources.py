@@ -57,6 +57,7 @@ class ShardLabels:
 
     def __init__(self, source: SeerShardDataset):
         self.source = source
+        source.wants_labels = True
 
     def __len__(self) -> int:
         return len(self.source)
