@@ -133,30 +133,34 @@ def test_each_worker_reads_its_streams_front_to_back(shards, workers, start):
     assert len(asked_everywhere) == total
 
 
+class _Keys(torch.utils.data.Dataset):
+    """Sample `i`'s key, read through a ShardReader (a module-level class: data
+    loader workers started by forkserver unpickle it)."""
+
+    def __init__(self, shards):
+        self.shards, self.reader = shards, None
+
+    def __len__(self):
+        return sum(COUNTS)
+
+    def __getitem__(self, idx):
+        if self.reader is None:
+            self.reader = ShardReader(self.shards, COUNTS, keep=10)
+        s, p = _order().locate(np.asarray([idx]))
+        return int(self.reader.sample(int(s[0]), int(p[0]))["__key__"])
+
+
 def test_the_data_loader_gives_the_same_batches_with_any_worker_count(shards):
     """The batches (sample ids and their order) of a DataLoader over the sampler
     do not depend on num_workers."""
-    from seer_plugins.data.shard_dataset import SeerShardDataset  # noqa: F401
-
-    class Keys(torch.utils.data.Dataset):
-        def __init__(self):
-            self.reader = None
-
-        def __len__(self):
-            return sum(COUNTS)
-
-        def __getitem__(self, idx):
-            if self.reader is None:
-                self.reader = ShardReader(shards, COUNTS, keep=10)
-            order = _order()
-            s, p = order.locate(np.asarray([idx]))
-            return int(self.reader.sample(int(s[0]), int(p[0]))["__key__"])
 
     def batches(workers, start=0):
         sampler = ShardSampler(_order(0, 1, batch=4, streams=4, buffer=10))
         sampler.set_epoch(2)
         sampler.set_start_iter(start)
-        loader = DataLoader(Keys(), batch_size=4, sampler=sampler, num_workers=workers)
+        loader = DataLoader(
+            _Keys(shards), batch_size=4, sampler=sampler, num_workers=workers
+        )
         return [b.tolist() for b in loader]
 
     whole = batches(0)
