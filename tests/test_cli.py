@@ -118,7 +118,8 @@ def test_split_of_a_missing_folder_is_one_error_line(tmp_path, capsys):
     assert cli.main(["split", str(missing), "--fraction", "0.1"]) == 2
     assert capsys.readouterr().err == (
         f"error: source='{missing}': does not exist; give an image folder (one "
-        "subfolder per class) or a file list\n"
+        "subfolder per class), a file list, or tar shards (a folder of .tar, a "
+        "quoted brace pattern, a shard list)\n"
     )
 
 

@@ -134,8 +134,9 @@ def check_split_shards(config, split: str) -> None:
         raise ConfigError(
             f"config.DATA.{split}.LOW_SHOT_SPLIT_FILE",
             split_file,
-            f"is not read by {NAME} (split files of shards are not supported yet)",
-            'pack the labelled subset into shards of its own, or set it to ""',
+            f"is not read by {NAME}: a low-shot split of shards is shards of its own",
+            "pack the split's samples with: seer split SHARDS --from "
+            f"{split_file} --shards DIR, and train on DIR",
         )
     settings = shard_settings(config, split)
     _check_settings(split, settings)

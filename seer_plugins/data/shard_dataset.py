@@ -19,7 +19,6 @@ flagged `is_success=False`: the `seer_bad_images` hook counts it against
 """
 
 import io
-import json
 import logging
 
 import numpy as np
@@ -36,6 +35,7 @@ from seer_plugins.data.shard_lists import (
     read_index,
 )
 from seer_plugins.data.shard_reader import ShardReader
+from seer_plugins.data.shard_samples import image_bytes, label_source, sample_label
 from seer_plugins.errors import ConfigError
 
 NAME = SHARDS
@@ -155,37 +155,17 @@ class SeerShardDataset(Dataset):
         return label
 
     def _image(self, sample: dict):
-        data = next((sample[k] for k in self.image_keys if k in sample), None)
-        if data is None:
-            members = sorted(k for k in sample if not k.startswith("__"))
-            raise KeyError(f"no image member ({'/'.join(self.image_keys)}): {members}")
+        data = image_bytes(sample, self.image_keys)
         if self._reading is None:
             self._reading = reading_of(self.cfg, self.split)
         return load_image(io.BytesIO(data), self._reading)[0]
 
     def _label(self, sample: dict, where: str) -> int:
-        try:
-            if self.label_key:
-                value = json.loads(sample["json"])
-                for part in self.label_key.split("."):
-                    value = value[part]
-            else:
-                value = sample["cls"].decode().strip()
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError):
-            return self._no_label(where)
-        if isinstance(value, str) and value in self._class_numbers:
-            return self._class_numbers[value]
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return self._no_label(where)
+        label = sample_label(sample, self.label_key, self._class_numbers)
+        return self._no_label(where) if label is None else label
 
     def _no_label(self, where: str) -> int:
-        source = (
-            f"SEER_SHARDS.LABEL_KEY={self.label_key!r} of its .json"
-            if self.label_key
-            else "its .cls member (SEER_SHARDS.LABEL_KEY='')"
-        )
+        source = label_source(self.label_key)
         raise ConfigError(
             f"config.DATA.{self.split}.SEER_SHARDS.LABEL_KEY",
             self.label_key,
