@@ -116,12 +116,15 @@ def test_another_world_size_resumes(tmp_path):
     """VISSL resumes at another world size (with a warning); the learning rates it
     scales to the global batch change with it, and nothing else may."""
     folder = tmp_path / "run"
-    run_folder.claim_run_folder(_config(folder)).release()
+    queue = "config.LOSS.seer_swav_loss.queue.queue_length=32"
+    run_folder.claim_run_folder(_config(folder, queue)).release()
     (folder / "model_phase0.torch").write_bytes(b"")
-    wider = _config(folder, "config.DISTRIBUTED.NUM_PROC_PER_NODE=2")
+    wider = _config(folder, queue, "config.DISTRIBUTED.NUM_PROC_PER_NODE=2")
+    # Each rank's share of the SwAV queue halves (the resume redeals the queue).
+    assert wider.LOSS.seer_swav_loss.queue.local_queue_length == 16
     run_folder.claim_run_folder(wider).release()
     other = _config(
-        folder, "config.DISTRIBUTED.NUM_PROC_PER_NODE=2", "config.SEED_VALUE=3"
+        folder, queue, "config.DISTRIBUTED.NUM_PROC_PER_NODE=2", "config.SEED_VALUE=3"
     )
     with pytest.raises(ConfigError, match="SEED_VALUE: 0 -> 3"):
         run_folder.claim_run_folder(other)

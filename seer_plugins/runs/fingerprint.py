@@ -76,7 +76,7 @@ WORLD_SIZE_DERIVED = (
     "DATA.TRAIN.BATCHSIZE_PER_REPLICA",
     "DATA.TEST.BATCHSIZE_PER_REPLICA",
 )
-PER_RANK_SUFFIXES = (".queue_length",)
+PER_RANK_SUFFIXES = (".queue_length", ".local_queue_length")
 
 
 def _ignored(key: str) -> bool:
