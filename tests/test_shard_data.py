@@ -167,6 +167,12 @@ def test_a_truncated_tar_replaces_the_samples_it_lost(labelled, caplog):
     assert 0 < lost < SIZES[0] and oks[: SIZES[0] - lost] == [True] * (SIZES[0] - lost)
     assert all(oks[SIZES[0] :])  # the other shards are whole
     assert any("unreadable after" in r.getMessage() for r in caplog.records)
+    # A labelled split has no label for them: refused, naming the shard.
+    labelled_split = _dataset(_config(labelled), labelled)
+    labelled_split.wants_labels = True
+    with pytest.raises(ConfigError, match=r"00000\.tar'?: cannot be read from sample"):
+        for i in range(SIZES[0]):
+            labelled_split[i]
 
 
 @pytest.mark.parametrize("change", [-1, +1])
@@ -258,6 +264,8 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
     assert [s["samples"] for s in written["shards"]] == [4, 4, 2]
     status, _, said = _seer("shards", "index", "pipe:cat x{0..1}.tar", **run)
     assert status == 2 and said.startswith("error: --out=")
+    status, _, said = _seer("shards", "images", "images/packed", **run)
+    assert status == 2 and said.startswith("error: out='images/packed': is inside")
 
 
 def test_a_refusal_from_a_data_loader_worker_is_one_line(monkeypatch, capsys):

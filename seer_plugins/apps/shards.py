@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from seer_plugins.data.shard_lists import (
     default_index_path,
@@ -84,6 +85,14 @@ def main(argv: Sequence[str]) -> int:
     if not os.path.exists(args.source):
         raise ConfigError(
             "source", args.source, "does not exist", "give an image folder or a list"
+        )
+    source, out = Path(args.source).resolve(), Path(args.out).resolve()
+    if out == source or source in out.parents:
+        raise ConfigError(
+            "out",
+            args.out,
+            f"is inside the source {args.source}: the shards would be read as images",
+            "give a folder outside it",
         )
     if os.path.isdir(args.out) and os.listdir(args.out):
         raise ConfigError(

@@ -39,9 +39,6 @@ from seer_plugins.data.shard_samples import image_bytes, label_source, sample_la
 from seer_plugins.errors import ConfigError
 
 NAME = SHARDS
-# The label of a sample a truncated shard lost (replaced, counted as unreadable):
-# VISSL's cross-entropy ignores it (ignore_index).
-NO_LABEL = -1
 
 
 def shard_settings(cfg, split: str) -> dict:
@@ -128,7 +125,7 @@ class SeerShardDataset(Dataset):
         size = self.cfg["DATA"][self.split].DEFAULT_GRAY_IMG_SIZE
         if sample is None:  # lost with a truncated shard (logged once, by the reader)
             if self.wants_labels:
-                self._labels[int(idx)] = NO_LABEL
+                self._lost_label(shard, position)
             return get_mean_image(size), False
         where += f", key {sample.get('__key__')}"
         if self.wants_labels:
@@ -163,6 +160,18 @@ class SeerShardDataset(Dataset):
     def _label(self, sample: dict, where: str) -> int:
         label = sample_label(sample, self.label_key, self._class_numbers)
         return self._no_label(where) if label is None else label
+
+    def _lost_label(self, shard: int, position: int) -> None:
+        """A labelled split cannot replace a sample a damaged shard lost: no label
+        stands for it that the accuracy meters and the loss would both take."""
+        first, why = self._reader_here().unreadable_from[shard]
+        raise ConfigError(
+            self.key,
+            self.shards[shard],
+            f"cannot be read from sample {first} on ({why}); a labelled split needs "
+            f"every sample (sample {position} is one of those lost)",
+            "repack or download the shard again",
+        )
 
     def _no_label(self, where: str) -> int:
         source = label_source(self.label_key)
