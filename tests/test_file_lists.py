@@ -135,12 +135,19 @@ def test_a_folder_label_source_follows_a_list_and_counts_are_checked(tmp_path, i
     """demo_digits reads labels from a folder (LABEL_SOURCES [disk_folder]); given a
     list, VISSL asserted the two sources equal, after the model was built."""
     listed = _listed(tmp_path, images, ".txt", labels=False)  # labels: folder names
-    overrides = [
+    pretraining = [
         "config=pretrain/demo_digits",
         "config.DATA.TRAIN.DATA_SOURCES=[disk_filelist]",
         f"config.DATA.TRAIN.DATA_PATHS=[{listed}]",
         "config.DATA.TRAIN.BATCHSIZE_PER_REPLICA=4",
     ]
+    # SwAV's labels are the samples' numbers (LABEL_TYPE sample_index): no label
+    # list is read (it would be the image list again, ~500 bytes an image).
+    config = compose(pretraining)
+    assert config.DATA.TRAIN.LABEL_TYPE == "sample_index"
+    assert config.DATA.TRAIN.LABEL_SOURCES == []
+    check_data(config)
+    overrides = [*pretraining, "config.DATA.TRAIN.LABEL_TYPE=standard"]
     config = compose(overrides)
     assert config.DATA.TRAIN.LABEL_SOURCES == ["disk_filelist"]
     assert config.DATA.TRAIN.LABEL_PATHS == [str(listed)]

@@ -139,6 +139,14 @@ def _follow_list_labels(data, key, paths) -> None:
         if text_list and not Path(label_paths[i]).is_file():
             label_paths[i] = paths[i]
         switched.append(i)
+    if switched and data.get("LABEL_TYPE", "standard") == "sample_index":
+        if set(labels) == {"disk_filelist"}:
+            # The labels are the samples' numbers (SwAV's): a label list would
+            # only cost memory (the image list read again as labels: ~500 bytes
+            # an image per process).
+            data.LABEL_SOURCES = []
+            _warn_once("%s.LABEL_SOURCES: none (LABEL_TYPE sample_index)", key)
+            return
     if switched:
         data.LABEL_SOURCES = labels
         data.LABEL_PATHS = label_paths

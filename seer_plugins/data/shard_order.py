@@ -65,14 +65,19 @@ class ShardOrder:
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.per_rank = int(self.starts[-1]) // self.world_size
         self.batches = math.ceil(self.per_rank / self.batch_size)
-        # Samples per stream: its full batches, and the last batch if it is its.
-        sizes = np.full(self.batches, self.batch_size, dtype=np.int64)
-        if self.batches:
-            sizes[-1] = self.per_rank - (self.batches - 1) * self.batch_size
+        # Samples per stream: batches s, s + S, ... are stream s's; all are full but
+        # the rank's last one (counted in closed form: a billion samples make a
+        # million batches).
         self.stream_sizes = np.array(
-            [sizes[s :: self.streams].sum() for s in range(self.streams)],
+            [
+                max(0, -(-(self.batches - s) // self.streams)) * self.batch_size
+                for s in range(self.streams)
+            ],
             dtype=np.int64,
         )
+        if self.batches:
+            short = self.batches * self.batch_size - self.per_rank
+            self.stream_sizes[(self.batches - 1) % self.streams] -= short
         self.stream_starts = np.concatenate([[0], np.cumsum(self.stream_sizes)])
         self._laid_out = None  # (epoch, shard order, ends of its shards)
 

@@ -21,8 +21,10 @@ from tqdm import tqdm
 from seer_plugins.data.low_shot_split import LabelledImage, list_images
 from seer_plugins.data.shard_lists import INDEX_NAME, ShardIndex, write_index
 
-# Tar members' modification time: the shards' bytes depend on the images alone.
-_MTIME = 0.0
+# Tar members' modification time: the shards' bytes depend on the images alone. An
+# integer: a float mtime makes tarfile write an extended header before every member
+# (~3 KB a sample, and twice the headers to parse when reading).
+MTIME = 0
 _EXTENSIONS = {"jpeg": "jpg", "jpg": "jpg", "png": "png", "webp": "webp"}
 
 
@@ -41,7 +43,7 @@ def _write_shard(job: tuple) -> int:
     partial = target + ".partial"
     numbers = {name: i for i, name in enumerate(classes)}
     with open(partial, "wb") as stream:
-        writer = wds.TarWriter(stream, mtime=_MTIME, encoder=False)
+        writer = wds.TarWriter(stream, mtime=MTIME, encoder=False)
         for offset, (path, label, entry) in enumerate(samples):
             writer.write(
                 {

@@ -33,13 +33,10 @@ from tqdm import tqdm
 
 from seer_plugins.data.low_shot_split import LabelledImage
 from seer_plugins.data.shard_lists import INDEX_NAME, ShardIndex, write_index
-from seer_plugins.data.shard_packing import shard_name
+from seer_plugins.data.shard_packing import MTIME, shard_name
 from seer_plugins.data.shard_reader import open_samples
 from seer_plugins.data.shard_samples import image_bytes, label_source, sample_label
 from seer_plugins.errors import ConfigError
-
-# Tar members' modification time, as `seer shards` writes them: same picks, same bytes.
-_MTIME = 0.0
 
 
 @dataclass(frozen=True)
@@ -241,7 +238,7 @@ def _copy_samples(job: tuple) -> int:
     partial = target + ".partial"
     written = 0
     with open(partial, "wb") as stream:
-        writer = wds.TarWriter(stream, mtime=_MTIME, encoder=False)
+        writer = wds.TarWriter(stream, mtime=MTIME, encoder=False)
         for sample in open_samples(source):
             if sample.get("__key__") in keys:
                 writer.write(
