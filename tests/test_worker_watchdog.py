@@ -59,3 +59,21 @@ def test_worker_exits_when_the_training_process_is_killed():
         for process in (training, worker):
             process.kill()
             process.wait()
+
+
+def test_a_worker_freezes_the_objects_it_starts_with():
+    """`FreezeStartupObjects` runs the loader's own worker_init_fn, then moves the
+    worker's start-up objects out of the collector's scans (gc.freeze)."""
+    import gc
+    import pickle
+
+    from seer_plugins.data.worker_heap import FreezeStartupObjects
+
+    called = []
+    init = pickle.loads(pickle.dumps(FreezeStartupObjects(None)))  # spawn-safe
+    try:
+        FreezeStartupObjects(called.append)(3)
+        assert called == [3] and gc.get_freeze_count() > 0
+        init(0)
+    finally:
+        gc.unfreeze()

@@ -45,6 +45,7 @@ from vissl.trainer.train_task import SelfSupervisionTask
 
 from seer_plugins.checkpoints import sharded as sharded_checkpoint
 from seer_plugins.data.seeded_dataset import SeerSeededSSLDataset
+from seer_plugins.data.worker_heap import FreezeStartupObjects
 from seer_plugins.data.worker_start import preload_forkserver
 from seer_plugins.data.worker_watchdog import ExitWithTrainingProcess
 from seer_plugins.models.wrappers import unwrap
@@ -151,7 +152,7 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
                 int(self.config.SEED_VALUE)
             )
             torch_loader.worker_init_fn = ExitWithTrainingProcess(
-                torch_loader.worker_init_fn, os.getpid()
+                FreezeStartupObjects(torch_loader.worker_init_fn), os.getpid()
             )
         return loaders
 
