@@ -243,6 +243,15 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
     with tarfile.open(tmp_path / "a" / "00001.tar") as tar:
         names = tar.getnames()
     assert names[:3] == ["000000003.cls", "000000003.jpg", "000000003.json"]
+    # Shuffled across shards (a folder lists one class after the other): both
+    # classes among the first three samples, for this seed.
+    with tarfile.open(tmp_path / "a" / "00000.tar") as tar:
+        first = {
+            json.loads(tar.extractfile(m).read())["class"]
+            for m in tar
+            if m.name.endswith(".json")
+        }
+    assert first == {"cat", "dog"}
 
     folder = tmp_path / "img2dataset"
     folder.mkdir()

@@ -113,6 +113,15 @@ def test_a_split_of_shards_picks_what_the_folder_split_picks_and_packs_it(packed
     )
     assert status == 0 and "s.txt: unchanged (the same split)" in said
     assert "--shards DIR" in said  # how to train on it
+    # The whole command again: its shards are found as they were.
+    again = ("--fraction", "0.25", "--seed", "3", "--out", "s.txt", "--shards", "split")
+    status, said, err = _seer("split", "shards", *again, **run)
+    assert status == 0 and "split: unchanged (the split's 5 samples)" in said, err
+    status, _, err = _seer(
+        "split", "shards", "--fraction", "0.5", "--out", "h.txt", "--shards", "split",
+        **run,
+    )  # fmt: skip
+    assert status == 2 and "holds another split's shards (5 samples)" in err
 
 
 def test_a_split_file_from_elsewhere_packs_the_samples_it_names(packed):
@@ -125,7 +134,15 @@ def test_a_split_file_from_elsewhere_packs_the_samples_it_names(packed):
     )
     assert status == 0, err
     assert "by_name.txt: 2 of the 20 samples of shards" in said
-    (root / "by_key.txt").write_text("000000003\n000000010\n")
+    everything = _members(root / "shards")
+    key_of = {
+        json.loads(data)["source"]: name[: -len(".json")]
+        for name, data in everything.items()
+        if name.endswith(".json")
+    }
+    (root / "by_key.txt").write_text(
+        f"{key_of['cat_03.JPEG']}\n{key_of['dog_01.JPEG']}\n"
+    )
     status, _, err = _seer(
         "split", "shards", "--from", "by_key.txt", "--shards", "b", **run
     )
@@ -212,6 +229,10 @@ def test_a_sample_whose_image_does_not_read_is_left_out(tmp_path, capsys, monkey
             ["shards", "--fraction", "0.5", "--shards", "images"],
             "error: --shards='images': is a folder that is not empty",
         ),
+        (
+            ["shards", "--fraction", "0.5", "--shards", "shards/split"],
+            "error: --shards='shards/split': is inside the source shards",
+        ),
     ],
 )
 def test_bad_input_is_one_line(packed, argv, line):
@@ -238,3 +259,26 @@ def test_a_split_file_on_shards_is_refused_with_the_command_that_packs_it(packed
         ConfigError, match=r"seer split SHARDS --from .*f.txt --shards DIR"
     ):
         check_shards(config)
+
+
+def test_a_val_folder_is_numbered_by_the_training_shards_classes(packed):
+    """Training on shards, testing on a folder: the folder's classes are numbered
+    by the shards' index (cat, dog, owl), not by its own subfolders."""
+    from vissl.data import build_dataset
+
+    root, _ = packed
+    val = root / "val"
+    (val / "owl").mkdir(parents=True)
+    for name in ("owl_00.JPEG", "owl_01.JPEG"):
+        (val / "owl" / name).write_bytes((root / "images" / "owl" / name).read_bytes())
+    config = compose(
+        [
+            "config=benchmark/low_shot/digits",
+            "config.METERS.accuracy_list_meter.topk_values=[1]",
+            f"config.DATA.TRAIN.DATA_PATHS=[{root}/shards]",
+            f"config.DATA.TEST.DATA_PATHS=[{val}]",
+        ]
+    )
+    dataset = build_dataset(config, "TEST")
+    dataset.load_labels()
+    assert list(np.asarray(dataset.label_objs[0]).ravel()) == [2, 2]

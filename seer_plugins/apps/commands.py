@@ -23,11 +23,18 @@ from seer_plugins.data.low_shot_split import (
     split_text,
     write_split_file,
 )
-from seer_plugins.data.shard_lists import default_index_path, expand_shards, read_index
+from seer_plugins.data.shard_lists import (
+    INDEX_NAME,
+    default_index_path,
+    expand_shards,
+    read_index,
+)
 from seer_plugins.data.shard_split import (
     labelled_listing,
     list_shard_samples,
     pack_subset,
+    packed_keys,
+    picking_order,
     samples_named,
     split_entries,
 )
@@ -123,13 +130,8 @@ def _validated(args) -> None:
             )
         if args.from_file and not os.path.isfile(args.from_file):
             raise ConfigError("--from", args.from_file, "does not exist")
-        if args.shards and os.path.isdir(args.shards) and os.listdir(args.shards):
-            raise ConfigError(
-                "--shards",
-                args.shards,
-                "is a folder that is not empty",
-                "give a new folder",
-            )
+        if args.shards:
+            _check_split_shards_folder(args.source, args.shards)
         return
     for option, value in (
         ("--from", args.from_file),
@@ -154,6 +156,30 @@ def _validated(args) -> None:
             args.source,
             "is neither a folder nor a .txt/.csv file list",
             _SOURCES,
+        )
+
+
+def _check_split_shards_folder(source: str, folder: str) -> None:
+    """--shards: outside the source, and new or a split's earlier shards (the same
+    command again finds its own, :func:`_pack_split`)."""
+    target = Path(folder).resolve()
+    if Path(source).is_dir() and Path(source).resolve() in (target, *target.parents):
+        raise ConfigError(
+            "--shards",
+            folder,
+            f"is inside the source {source}: its shards would become part of it",
+            "give a folder outside it",
+        )
+    if (
+        target.is_dir()
+        and any(target.iterdir())
+        and not (target / INDEX_NAME).is_file()
+    ):
+        raise ConfigError(
+            "--shards",
+            folder,
+            "is a folder that is not empty (and holds no split's shards)",
+            "give a new folder",
         )
 
 
@@ -263,7 +289,11 @@ def _shard_split(args) -> list[LabelledImage]:
     else:
         readable, unreadable = labelled_listing(listing, shards, index.classes)
         kept = select_low_shot(
-            readable, fraction=args.fraction, per_class=args.per_class, seed=args.seed
+            readable,
+            fraction=args.fraction,
+            per_class=args.per_class,
+            seed=args.seed,
+            order=picking_order,
         )
         notes = explain_selection(readable, kept, args.fraction, args.per_class)
         classes = len({image.label for image in readable})
@@ -281,17 +311,35 @@ def _shard_split(args) -> list[LabelledImage]:
         position_of = {entry: p for p, entry in enumerate(entries)}
         picked = sorted(position_of[image.entry] for image in kept)
     if args.shards:
-        packed = pack_subset(
-            listing, picked, shards, args.shards, index.classes, workers=args.workers
-        )
-        print(
-            f"{args.shards}: {sum(packed.counts)} samples in {len(packed.shards)} "
-            f"shards, index {packed.path}; train on them with "
-            f"config.DATA.TRAIN.DATA_PATHS=[{args.shards}]"
-        )
+        _pack_split(listing, picked, shards, index.classes, args)
     else:
         print(
             "note: to train on the split, pack its samples: the same command with "
             "--shards DIR (or --from the split file --shards DIR)"
         )
     return kept
+
+
+def _pack_split(listing, picked: list[int], shards: list[str], classes, args) -> None:
+    """Pack the picked samples into --shards, unless it holds exactly them already
+    (the same command run again); a folder holding another split is refused."""
+    folder = Path(args.shards)
+    if folder.is_dir() and any(folder.iterdir()):
+        held = packed_keys(str(folder))
+        if held == {listing[p].key for p in picked}:
+            print(f"{args.shards}: unchanged (the split's {len(held)} samples)")
+            return
+        raise ConfigError(
+            "--shards",
+            args.shards,
+            f"holds another split's shards ({len(held)} samples)",
+            "give a new folder, or remove it",
+        )
+    packed = pack_subset(
+        listing, picked, shards, args.shards, classes, workers=args.workers
+    )
+    print(
+        f"{args.shards}: {sum(packed.counts)} samples in {len(packed.shards)} "
+        f"shards, index {packed.path}; train on them with "
+        f"config.DATA.TRAIN.DATA_PATHS=[{args.shards}]"
+    )

@@ -42,6 +42,9 @@ def _pack_parser():
         "--per-shard", type=int, default=10000, help="samples a shard (10000)"
     )
     parser.add_argument("--workers", type=int, default=_CORES, help="processes")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="shuffles the images across shards (0)"
+    )
     return parser
 
 
@@ -101,7 +104,7 @@ def main(argv: Sequence[str]) -> int:
     started = time.monotonic()
     try:
         shard_index = pack_source(
-            args.source, args.out, args.per_shard, workers=args.workers
+            args.source, args.out, args.per_shard, workers=args.workers, seed=args.seed
         )
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError("source", args.source, str(error)) from None

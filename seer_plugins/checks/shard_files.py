@@ -20,12 +20,13 @@ from seer_plugins.config.shard_paths import is_remote
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.low_shot_dataset import split_file_of
 from seer_plugins.data.robust_images import load_image
-from seer_plugins.data.shard_dataset import (
-    NAME,
+from seer_plugins.data.shard_dataset import NAME
+from seer_plugins.data.shard_lists import (
+    expand_shards,
     index_path_of,
+    read_index,
     shard_settings,
 )
-from seer_plugins.data.shard_lists import expand_shards, read_index
 from seer_plugins.data.shard_reader import (
     READ_ERRORS,
     describe_read_error,

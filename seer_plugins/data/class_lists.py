@@ -24,7 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from torchvision.datasets.folder import find_classes
 
+from seer_plugins.config.shard_paths import names_shards
 from seer_plugins.data.file_lists import is_text_list, read_labels
+from seer_plugins.data.shard_lists import index_path_of, read_index
 from seer_plugins.errors import ConfigError
 
 
@@ -63,6 +65,12 @@ def training_classes(cfg, index: int) -> TrainingClasses | None:
             return TrainingClasses(None, label_paths[index], what)
         names = sorted({str(label) for label in labels})
         return TrainingClasses(names, label_paths[index], what)
+    if index < len(data_paths) and names_shards(data_paths[index]):
+        # Shards' classes are their index's (`seer shards` lists the class names;
+        # an index without them: integer labels).
+        found = index_path_of(cfg, "TRAIN", data_paths[index])
+        classes = read_index(found, "config.DATA.TRAIN.SEER_SHARDS.INDEX").classes
+        return TrainingClasses(classes or None, found, "training shards' index")
     if index < len(data_paths) and os.path.isdir(data_paths[index]):
         return TrainingClasses(
             find_classes(data_paths[index])[0], data_paths[index], "training folder"

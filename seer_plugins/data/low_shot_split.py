@@ -14,7 +14,7 @@ per class), never fewer than one per class.
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +123,7 @@ def select_low_shot(
     fraction: float | None = None,
     per_class: int | None = None,
     seed: int = 0,
+    order: Callable[[LabelledImage], str] = lambda image: image.entry,
 ) -> list[LabelledImage]:
     """A class-balanced random subset, the same for the same `seed`.
 
@@ -131,6 +132,9 @@ def select_low_shot(
         fraction: keep `floor(fraction * len(images))` images (SimCLR's 1% / 10%).
         per_class: keep this many per class (all of a smaller class).
         seed: picks the subset; listing order does not.
+        order: sorts each class's images before picking (their entry; tar shards
+            packed from a folder sort by the file each came from, and so pick what
+            the folder's split picks).
 
     Returns:
         the kept images sorted by label then entry. Every class keeps at least one.
@@ -141,7 +145,7 @@ def select_low_shot(
     for image in images:
         by_class[image.label].append(image)
     labels = sorted(by_class)
-    members = [sorted(by_class[label], key=lambda im: im.entry) for label in labels]
+    members = [sorted(by_class[label], key=order) for label in labels]
     sizes = [len(m) for m in members]
     rng = np.random.default_rng(seed)
     if fraction is not None:
@@ -244,8 +248,13 @@ def explain_selection(
         short = sorted(label for label, n in sizes.items() if n < per_class)
         if short:
             notes.append(
-                f"--per-class {per_class}: {len(short)} classes have fewer images and "
-                f"keep all of theirs (e.g. {short[:3]})"
+                f"--per-class {per_class}: {len(short)} "
+                + (
+                    "class has fewer images and keeps all of its"
+                    if len(short) == 1
+                    else "classes have fewer images and keep all of theirs"
+                )
+                + f" (e.g. {short[:3]})"
             )
     return notes
 

@@ -26,39 +26,19 @@ from torch.utils.data import Dataset
 from vissl.data.data_helper import get_mean_image
 
 from seer_plugins.config.data_paths import SHARDS
-from seer_plugins.config.defaults import plugin_section
 from seer_plugins.data.image_modes import reading_of
 from seer_plugins.data.robust_images import load_image
 from seer_plugins.data.shard_lists import (
-    default_index_path,
     expand_shards,
+    index_path_of,
     read_index,
+    shard_settings,
 )
 from seer_plugins.data.shard_reader import ShardReader
 from seer_plugins.data.shard_samples import image_bytes, label_source, sample_label
 from seer_plugins.errors import ConfigError
 
 NAME = SHARDS
-
-
-def shard_settings(cfg, split: str) -> dict:
-    """`DATA.<split>.SEER_SHARDS` over its defaults (configs/defaults/data.yaml)."""
-    return plugin_section(cfg, f"DATA.{split}.SEER_SHARDS")
-
-
-def index_path_of(cfg, split: str, path: str) -> str:
-    """The index file of `path`'s shards. Raises ConfigError if nothing names one."""
-    given = shard_settings(cfg, split)["INDEX"]
-    found = str(given) if given else default_index_path(path)
-    if not found:
-        raise ConfigError(
-            f"config.DATA.{split}.SEER_SHARDS.INDEX",
-            "",
-            f"is needed for the shards {path} (a pipe: command or a URL has no "
-            "folder for the index beside it)",
-            "set it to the file `seer shards index` wrote",
-        )
-    return found
 
 
 class SeerShardDataset(Dataset):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from braceexpand import braceexpand
 
+from seer_plugins.config.defaults import plugin_section
 from seer_plugins.config.shard_paths import SHARD_SUFFIX, is_pattern, is_remote
 from seer_plugins.errors import ConfigError
 
@@ -186,3 +187,23 @@ def index_entry_name(shard: str, index_path: str) -> str:
     full = os.path.abspath(shard)
     relative = os.path.relpath(full, base)
     return full if relative.startswith("..") else relative
+
+
+def shard_settings(cfg, split: str) -> dict:
+    """`DATA.<split>.SEER_SHARDS` over its defaults (configs/defaults/data.yaml)."""
+    return plugin_section(cfg, f"DATA.{split}.SEER_SHARDS")
+
+
+def index_path_of(cfg, split: str, path: str) -> str:
+    """The index file of `path`'s shards. Raises ConfigError if nothing names one."""
+    given = shard_settings(cfg, split)["INDEX"]
+    found = str(given) if given else default_index_path(path)
+    if not found:
+        raise ConfigError(
+            f"config.DATA.{split}.SEER_SHARDS.INDEX",
+            "",
+            f"is needed for the shards {path} (a pipe: command or a URL has no "
+            "folder for the index beside it)",
+            "set it to the file `seer shards index` wrote",
+        )
+    return found

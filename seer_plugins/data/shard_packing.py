@@ -1,13 +1,15 @@
 """Pack an image folder or a file list into WebDataset tar shards, with their index.
 
-The images are taken in `seer split`'s order (classes sorted, files sorted within
-each; a list's own order), so packing the same source twice writes the same
-shards. Sample `n` is key `{n:09d}` (img2dataset's keys) in shard `n // per_shard`,
-with its image bytes as they are on disk (`jpg`, `png`, ... by the file's
-extension, nothing re-encoded), its class number (`cls`) and a `json` with its
-class name and source path. The shards are written in parallel, one process per
-shard at a time, each to a `.partial` file renamed when complete; the index
-(`shards_index.json`, with the class names) is written last.
+The images are shuffled (a permutation seeded by `seed`, 0 by default) before they
+are laid into shards: a folder lists its classes one after the other, and shards
+in that order would give each stream (and so each batch) a few classes only, as
+reading shuffles within `SHUFFLE_BUFFER` samples, not across the set. The same
+source and seed write the same shards. Sample `n` is key `{n:09d}` (img2dataset's
+keys) in shard `n // per_shard`, with its image bytes as they are on disk (`jpg`,
+`png`, ... by the file's extension, nothing re-encoded), its class number (`cls`)
+and a `json` with its class name and source path. The shards are written in
+parallel, one process per shard at a time, each to a `.partial` file renamed when
+complete; the index (`shards_index.json`, with the class names) is written last.
 """
 
 import json
@@ -15,6 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import webdataset as wds
 from tqdm import tqdm
 
@@ -64,10 +67,13 @@ def pack(
     per_shard: int,
     workers: int = os.cpu_count() or 1,
     progress: bool = True,
+    seed: int = 0,
 ) -> ShardIndex:
-    """Write `images` as shards of `per_shard` samples into the folder `out`, and
-    their index; returns the index."""
+    """Write `images`, shuffled by `seed`, as shards of `per_shard` samples into the
+    folder `out`, and their index; returns the index."""
     classes = sorted({image.label for image in images})
+    order = np.random.default_rng(seed).permutation(len(images))
+    images = [images[i] for i in order]
     os.makedirs(out, exist_ok=True)
     jobs = []
     for number, first in enumerate(range(0, len(images), per_shard)):

@@ -32,7 +32,12 @@ import webdataset as wds
 from tqdm import tqdm
 
 from seer_plugins.data.low_shot_split import LabelledImage
-from seer_plugins.data.shard_lists import INDEX_NAME, ShardIndex, write_index
+from seer_plugins.data.shard_lists import (
+    INDEX_NAME,
+    ShardIndex,
+    expand_shards,
+    write_index,
+)
 from seer_plugins.data.shard_packing import MTIME, shard_name
 from seer_plugins.data.shard_reader import open_samples
 from seer_plugins.data.shard_samples import image_bytes, label_source, sample_label
@@ -186,11 +191,14 @@ def labelled_listing(
     listing: list[ShardSample], shards: list[str], classes: list[str]
 ) -> tuple[list[LabelledImage], list[LabelledImage]]:
     """`(readable, unreadable)` as `seer split` selects from: entry = the sample's
-    split entry, label = its class name (its number when the index lists none)."""
+    split entry, label = its class name (its number when the index lists none),
+    path = the file `seer shards` packed it from (what :func:`picking_order`
+    sorts by), else its entry."""
     readable, unreadable = [], []
     for sample, entry in zip(listing, split_entries(listing, shards), strict=True):
         name = classes[sample.label] if 0 <= sample.label < len(classes) else None
-        image = LabelledImage(entry, name or str(sample.label))
+        packed_from = sample.names[0] if sample.names else entry
+        image = LabelledImage(entry, name or str(sample.label), packed_from)
         (readable if sample.is_image else unreadable).append(image)
     return readable, unreadable
 
@@ -302,3 +310,19 @@ def pack_subset(
     )
     write_index(index, index_path)
     return index
+
+
+def packed_keys(folder: str) -> set[str]:
+    """The keys of the samples in the shards of `folder` (a packed split's)."""
+    return {
+        str(sample["__key__"])
+        for shard in expand_shards(folder)
+        for sample in open_samples(shard)
+    }
+
+
+def picking_order(image: LabelledImage) -> str:
+    """What a class's samples are sorted by before picking: the file `seer shards`
+    packed each from (the folder split's entry), so that the split of the shards
+    picks what the split of the folder picks; a sample's key otherwise."""
+    return image.path

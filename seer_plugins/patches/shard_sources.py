@@ -15,7 +15,8 @@ from vissl.data import get_sampler as vissl_get_sampler
 from vissl.data import ssl_dataset
 from vissl.trainer import train_task
 
-from seer_plugins.data.shard_dataset import NAME, SeerShardDataset, shard_settings
+from seer_plugins.data.shard_dataset import NAME, SeerShardDataset
+from seer_plugins.data.shard_lists import shard_settings
 from seer_plugins.data.shard_order import ShardOrder, ShardSampler
 
 _vissl_build_dataloader = train_task.build_dataloader
