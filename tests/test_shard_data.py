@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import webdataset as wds
 from PIL import Image
-from shard_data import jpeg, write_img2dataset_stats, write_shards
+from shard_data import jpeg, run_seer, write_img2dataset_stats, write_shards
 from vissl.data import DATASET_SOURCE_MAP
 
-from seer_plugins import cli, compose
+from seer_plugins import compose
 from seer_plugins.checks.shard_files import check_shards
 from seer_plugins.data.shard_dataset import SeerShardDataset
 from seer_plugins.data.shard_lists import (
@@ -208,15 +208,6 @@ def test_preflight_refuses_missing_shards_and_failing_pipes(labelled, tmp_path):
         check_shards(_config(labelled / "{00000..00003}.tar"))
 
 
-def _seer(*args, cwd, capsys, monkeypatch):
-    """`seer ARGS` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.chdir(cwd)
-    capsys.readouterr()
-    status = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
     tmp_path, capsys, monkeypatch
 ):
@@ -231,7 +222,7 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
             (tmp_path / "images" / name / f"{i}.jpg").write_bytes(jpeg(rng))
     run = {"cwd": tmp_path, "capsys": capsys, "monkeypatch": monkeypatch}
     for out in ("a", "b"):
-        status, said, _ = _seer("shards", "images", out, "--per-shard", 3, **run)
+        status, said, _ = run_seer("shards", "images", out, "--per-shard", 3, **run)
         assert status == 0
     assert "10 images, 2 classes, 4 shards" in said
     for name in ("00000.tar", "00003.tar"):
@@ -266,14 +257,14 @@ def test_seer_shards_packs_a_folder_then_indexes_img2dataset_shards(
                 }
             )
     write_img2dataset_stats(str(folder / "00000.tar"), 4)
-    status, said, _ = _seer("shards", "index", folder / "{00000..00002}.tar", **run)
+    status, said, _ = run_seer("shards", "index", folder / "{00000..00002}.tar", **run)
     assert status == 0
     assert "10 samples in 3 shards (1 counted by img2dataset's stats" in said
     written = json.loads((folder / INDEX_NAME).read_text())
     assert [s["samples"] for s in written["shards"]] == [4, 4, 2]
-    status, _, said = _seer("shards", "index", "pipe:cat x{0..1}.tar", **run)
+    status, _, said = run_seer("shards", "index", "pipe:cat x{0..1}.tar", **run)
     assert status == 2 and said.startswith("error: --out=")
-    status, _, said = _seer("shards", "images", "images/packed", **run)
+    status, _, said = run_seer("shards", "images", "images/packed", **run)
     assert status == 2 and said.startswith("error: out='images/packed': is inside")
 
 

@@ -8,9 +8,9 @@ import tarfile
 
 import numpy as np
 import pytest
-from shard_data import jpeg, write_shards
+from shard_data import jpeg, run_seer, write_shards
 
-from seer_plugins import cli, compose
+from seer_plugins import compose
 from seer_plugins.checks.shard_files import check_shards
 from seer_plugins.data.low_shot_split import read_split_file
 from seer_plugins.data.shard_dataset import SeerShardDataset
@@ -26,15 +26,6 @@ from seer_plugins.errors import ConfigError
 CLASSES = {"cat": 9, "dog": 6, "owl": 5}  # uneven, as ImageNet's
 
 
-def _seer(*args, cwd, capsys, monkeypatch):
-    """`seer ARGS` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.chdir(cwd)
-    capsys.readouterr()
-    status = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture()
 def packed(tmp_path, capsys, monkeypatch):
     """An image folder and the same images packed by `seer shards` (3 a shard)."""
@@ -44,7 +35,7 @@ def packed(tmp_path, capsys, monkeypatch):
         for i in range(count):
             (tmp_path / "images" / name / f"{name}_{i:02d}.JPEG").write_bytes(jpeg(rng))
     run = {"cwd": tmp_path, "capsys": capsys, "monkeypatch": monkeypatch}
-    status, _, err = _seer("shards", "images", "shards", "--per-shard", 3, **run)
+    status, _, err = run_seer("shards", "images", "shards", "--per-shard", 3, **run)
     assert status == 0, err
     return tmp_path, run
 
@@ -64,11 +55,11 @@ def test_a_split_of_shards_picks_what_the_folder_split_picks_and_packs_it(packed
     unchanged, with an index keeping all three classes; seer_shards reads them with
     their labels; the same split again changes nothing."""
     root, run = packed
-    status, said, err = _seer(
+    status, said, err = run_seer(
         "split", "images", "--fraction", "0.25", "--seed", "3", "--out", "f.txt", **run
     )
     assert status == 0, err
-    status, said, err = _seer(
+    status, said, err = run_seer(
         "split", "shards", "--fraction", "0.25", "--seed", "3", "--out", "s.txt",
         "--shards", "split", **run,
     )  # fmt: skip
@@ -108,16 +99,16 @@ def test_a_split_of_shards_picks_what_the_folder_split_picks_and_packs_it(packed
     expected = [int(everything[f"{k}.cls"]) for k in sorted(keys)]
     assert labels == expected
 
-    status, said, _ = _seer(
+    status, said, _ = run_seer(
         "split", "shards", "--fraction", "0.25", "--seed", "3", "--out", "s.txt", **run
     )
     assert status == 0 and "s.txt: unchanged (the same split)" in said
     assert "--shards DIR" in said  # how to train on it
     # The whole command again: its shards are found as they were.
     again = ("--fraction", "0.25", "--seed", "3", "--out", "s.txt", "--shards", "split")
-    status, said, err = _seer("split", "shards", *again, **run)
+    status, said, err = run_seer("split", "shards", *again, **run)
     assert status == 0 and "split: unchanged (the split's 5 samples)" in said, err
-    status, _, err = _seer(
+    status, _, err = run_seer(
         "split", "shards", "--fraction", "0.5", "--out", "h.txt", "--shards", "split",
         **run,
     )  # fmt: skip
@@ -129,7 +120,7 @@ def test_a_split_file_from_elsewhere_packs_the_samples_it_names(packed):
     samples."""
     root, run = packed
     (root / "by_name.txt").write_text("cat_03.JPEG\ndog/dog_01.JPEG\n# a comment\n")
-    status, said, err = _seer(
+    status, said, err = run_seer(
         "split", "shards", "--from", "by_name.txt", "--shards", "a", **run
     )
     assert status == 0, err
@@ -143,7 +134,7 @@ def test_a_split_file_from_elsewhere_packs_the_samples_it_names(packed):
     (root / "by_key.txt").write_text(
         f"{key_of['cat_03.JPEG']}\n{key_of['dog_01.JPEG']}\n"
     )
-    status, _, err = _seer(
+    status, _, err = run_seer(
         "split", "shards", "--from", "by_key.txt", "--shards", "b", **run
     )
     assert status == 0, err
@@ -164,7 +155,7 @@ def test_keys_repeated_across_shards_are_named_with_their_shard(
     )
     write_index(index, str(folder / INDEX_NAME))
     run = {"cwd": tmp_path, "capsys": capsys, "monkeypatch": monkeypatch}
-    status, said, err = _seer(
+    status, said, err = run_seer(
         "split", "shards", "--per-class", "6", "--out", "all.txt", "--shards", "all",
         "--workers", 1, **run,
     )  # fmt: skip
@@ -189,7 +180,7 @@ def test_a_sample_whose_image_does_not_read_is_left_out(tmp_path, capsys, monkey
     )
     write_index(index, str(folder / INDEX_NAME))
     run = {"cwd": tmp_path, "capsys": capsys, "monkeypatch": monkeypatch}
-    status, said, err = _seer("split", "shards", "--per-class", "9", **run)
+    status, said, err = run_seer("split", "shards", "--per-class", "9", **run)
     assert status == 0, err
     assert "1 samples have no image that reads and were left out (e.g. ['k2'])" in said
     assert read_split_file(tmp_path / "9perclass_seed0.txt") == [
@@ -239,7 +230,7 @@ def test_bad_input_is_one_line(packed, argv, line):
     root, run = packed
     (root / "by_name.txt").write_text("cat_03.JPEG\n")
     (root / "wrong.txt").write_text("bird_00.JPEG\n")
-    status, _, err = _seer("split", *argv, **run)
+    status, _, err = run_seer("split", *argv, **run)
     # After the listing's progress bar (when it got that far): the one line.
     assert status == 2 and "Traceback" not in err, err
     assert err.splitlines()[-1].startswith(line), err

@@ -52,3 +52,14 @@ def write_img2dataset_stats(shard: str, successes: int) -> None:
     stats = {"count": successes, "successes": successes, "failed_to_download": 0}
     with open(shard[: -len(".tar")] + "_stats.json", "w") as f:
         json.dump(stats, f)
+
+
+def run_seer(*args, cwd, capsys, monkeypatch):
+    """`seer ARGS` in this process, in `cwd`: (exit status, stdout, stderr)."""
+    from seer_plugins import cli
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    status = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
