@@ -48,6 +48,7 @@ from seer_plugins.patches import (  # noqa: E402
     cpu_feature_extraction,
     disk_sources,
     label_files,
+    multi_res_forward,
     resume_files,
     shard_sources,
     vissl_inference,
@@ -64,6 +65,7 @@ weights_init.install()  # WEIGHTS_INIT verified, and loaded into padded blocks
 vissl_logging.install()  # VISSL's log calls with stray arguments print once
 cpu_feature_extraction.install()  # extract_features runs on CPU too
 vissl_inference.install()  # VISSL's own config path: apex translation, our head
+multi_res_forward.install()  # multi-crop: one trunk call for all resolutions
 
 # -- The package's face ---------------------------------------------------------------
 from seer_plugins.config.compose import compose  # noqa: E402

@@ -138,6 +138,50 @@ def test_activation_checkpointing_changes_nothing(segments):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
+def _multi_crop_step(trunk, batches, together: bool):
+    """Features and input gradients of two resolutions, in one trunk call or two."""
+    batches = [b.clone().requires_grad_(True) for b in batches]
+    keys = ["res3", "flatten"]
+    if together:
+        outs = trunk(batches, keys)
+    else:
+        outs = [trunk(b, keys) for b in batches]
+    sum(o.square().mean() for out in outs for o in out).backward()
+    return outs, [b.grad for b in batches]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        TrunkOptions(),
+        TrunkOptions(checkpoint_stages=("res3", "res4"), checkpoint_segments=2),
+        TrunkOptions(pad_group_width_to=8),
+    ],
+    ids=["plain", "checkpointed", "padded"],
+)
+def test_all_resolutions_in_one_call_are_the_separate_calls_bit_for_bit(options):
+    """A list of crop batches (VISSL's multi-crop forward, one call) runs block by
+    block and layer by layer; features, gradients and BN statistics are exactly
+    those of one call per resolution (float64, training mode)."""
+    torch.manual_seed(0)
+    one = build_trunk(PRESETS["regnety_tiny"], options).double().train()
+    two = build_trunk(PRESETS["regnety_tiny"], options).double().train()
+    two.load_state_dict(one.state_dict())
+    batches = [torch.randn(4, 3, 32, 32).double(), torch.randn(8, 3, 16, 16).double()]
+    outs_one, grads_one = _multi_crop_step(one, batches, together=True)
+    outs_two, grads_two = _multi_crop_step(two, batches, together=False)
+    for out_one, out_two in zip(outs_one, outs_two, strict=True):
+        for a, b in zip(out_one, out_two, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b in zip(grads_one, grads_two, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for (name, p), q in zip(one.named_parameters(), two.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0, msg=name)
+    buffers = zip(one.state_dict().items(), two.state_dict().values(), strict=True)
+    for (name, a), b in buffers:
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
 def test_vissl_checkpointing_switch_checkpoints_every_stage():
     model_config = AttrDict(
         {

@@ -39,7 +39,7 @@ def _contexts(modules: Sequence[nn.Module]):
     return contextlib.nullcontext(), _frozen_bn_statistics(modules)
 
 
-def _run(modules: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+def _run(modules: Sequence[nn.Module], x):
     for module in modules:
         x = module(x)
     return x
@@ -58,10 +58,10 @@ def split_segments(modules: Sequence[nn.Module], segments: int) -> list[list]:
     return chunks
 
 
-def checkpointed_forward(
-    modules: Sequence[nn.Module], x: torch.Tensor, segments: int
-) -> torch.Tensor:
+def checkpointed_forward(modules: Sequence[nn.Module], x, segments: int):
     """Run `modules` in order, each of `segments` chunks under checkpointing.
+
+    `x`: a batch, or a list of batches where the modules take lists (RegNet blocks).
 
     Only the chunk boundaries' activations stay in memory. Outside autograd (eval,
     `torch.no_grad`) it is a plain forward.

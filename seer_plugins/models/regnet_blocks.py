@@ -108,7 +108,27 @@ class SeerBottleneckBlock(nn.Module):
         self.f = nn.Sequential(layers)
         self.activation = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | list[torch.Tensor]):
+        """One batch, or a list of batches (one per crop resolution: each goes
+        through the block in turn; why, :meth:`SeerRegNetTrunk.forward`)."""
+        if isinstance(x, list):
+            return self._residuals(x)
+        return self._residual(x)
+
+    def _residuals(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`_residual` of each batch, one layer at a time over all batches: a
+        layer that is an FSDP2 unit of its own (SEER-10B's largest) then has its
+        gradient complete before backward reaches the previous layer."""
+        if self.proj_block:
+            shortcuts = [self.bn(self.proj(x)) for x in xs]
+        else:
+            shortcuts = xs
+        hs = xs
+        for layer in self.f:
+            hs = [layer(h) for h in hs]
+        return [self.activation(s + h) for s, h in zip(shortcuts, hs, strict=True)]
+
+    def _residual(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.bn(self.proj(x)) if self.proj_block else x
         return self.activation(shortcut + self.f(x))
 

@@ -220,17 +220,32 @@ class SeerRegNetTrunk(nn.Module):
         """Channels of res5, avgpool and flatten."""
         return self._feature_blocks["res5"][-1].f.final_bn.num_features
 
-    def forward(
-        self, x: torch.Tensor, out_feat_keys: list[str] | None = None
-    ) -> list[torch.Tensor]:
+    # VISSL's multi-crop forward may pass all resolutions in one call
+    # (seer_plugins.patches.multi_res_forward).
+    accepts_resolution_lists = True
+
+    def forward(self, x, out_feat_keys: list[str] | None = None):
         """Features named in `out_feat_keys` (default: `flatten`), in that order.
 
         Args:
-            x: images (N, 3, H, W), or VISSL's padded MultiDimensionalTensor.
+            x: images (N, 3, H, W), or VISSL's padded MultiDimensionalTensor, or a
+                list of image batches of different resolutions (multi-crop).
             out_feat_keys: names among `feature_names`; duplicates allowed.
         Returns:
             One tensor per requested key: conv1 (N, stem_width, H/2, W/2), res{k}
-            (N, C_k, H/2^k, W/2^k), avgpool (N, C_5, 1, 1), flatten (N, C_5).
+            (N, C_k, H/2^k, W/2^k), avgpool (N, C_5, 1, 1), flatten (N, C_5). For
+            a list, one such list per batch.
+
+        A list runs block by block: every batch through a block before the next
+        block, each block called once. Under FSDP2 (a unit per block) a block then
+        gathers its weights once per forward and once per backward, and its
+        gradient is complete, reduce-scattered and freed when backward leaves it.
+        One trunk call per resolution instead (VISSL's way) makes two forwards of
+        every unit: backward runs the later one's graph through the whole trunk
+        first, and each block's weight gradient from it waits for the other's,
+        unsharded, so all of them are alive at once (+18 GiB per GPU for SEER-10B,
+        `seer plan --simulate`). The same operations on the same tensors: the
+        results are those of one call per resolution.
         """
         if isinstance(x, MultiDimensionalTensor):
             # VISSL's path for padded variable-size images (evaluation only).
@@ -241,24 +256,34 @@ class SeerRegNetTrunk(nn.Module):
                 feat=x,
                 feature_blocks=self._feature_blocks,
             )
+        if isinstance(x, (list, tuple)):
+            return self._features([self._input(batch) for batch in x], out_feat_keys)
+        return self._features([self._input(x)], out_feat_keys)[0]
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
         x = transform_model_input_data_type(x, self.input_type)
         if self.options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _features(self, xs: list, out_feat_keys) -> list[list[torch.Tensor]]:
         out_feat_keys, last = parse_out_keys_arg(out_feat_keys, self.feature_names)
         wanted = set(out_feat_keys)
         feats = {}
         for i, (name, block) in enumerate(self._feature_blocks.items()):
             if name in self.options.checkpoint_stages:
-                x = checkpointed_forward(
-                    list(block), x, self.options.checkpoint_segments
+                xs = checkpointed_forward(
+                    list(block), xs, self.options.checkpoint_segments
                 )
+            elif name in STAGE_NAMES:
+                xs = block(xs)  # its blocks take the list
             else:
-                x = block(x)
+                xs = [block(x) for x in xs]
             if name in wanted:
-                feats[name] = x
+                feats[name] = xs
             if i == last:
                 break
-        return [feats[key] for key in out_feat_keys]
+        return [[feats[key][j] for key in out_feat_keys] for j in range(len(xs))]
 
 
 @register_model_trunk(TRUNK_NAME)
