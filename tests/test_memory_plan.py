@@ -52,7 +52,7 @@ def test_the_plan_is_of_the_config_as_it_trains_unless_told(capsys):
             "--gpus='0': is not a positive number; an integer > 0",
         ),
         ([TEN_B, "--gpus", "8", "--gpu-memory-gb", "lots"], "--gpu-memory-gb='lots'"),
-        ([TEN_B, "--gpus", "8"], "--gpu-memory-gb"),
+        ([TEN_B, "--gpus", "8", "--gpu-memory-gb", "-1"], "--gpu-memory-gb='-1'"),
         (["--gpus", "8", "--gpu-memory-gb", "80"], "config=NAME"),
         (
             ["config=pretrain/seer_10x", "--gpus", "8", "--gpu-memory-gb", "80"],

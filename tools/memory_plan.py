@@ -3,9 +3,10 @@
 
     python tools/memory_plan.py config=pretrain/seer_10b --gpus 496 --gpu-memory-gb 40
     python tools/memory_plan.py config=pretrain/seer_1b --gpus 8 --gpu-memory-gb 80 --no-shard
+    python tools/memory_plan.py --simulate config=pretrain/seer_10b [--json]
 
 Exit status 0: it fits; 1: it does not; 2: bad input. How each number is obtained:
-seer_plugins/apps/memory_plan/plan.py.
+seer_plugins/apps/memory_plan/plan.py (arithmetic) and simulate.py (`--simulate`).
 """
 
 import sys

@@ -34,6 +34,7 @@ DCP's optimizer state dicts refuse (`seer_self_supervision_task.prepare_optimize
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import warnings
@@ -43,6 +44,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.default_planner import DefaultSavePlanner
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -89,6 +91,35 @@ def share_rank0_buffers(model: nn.Module) -> None:
         dist.broadcast(buffer, src=0)
 
 
+def checkpoint_state(model: nn.Module, optimizer) -> dict:
+    """What a sharded checkpoint holds: `{"model": ..., "optim": ...}` state dicts of
+    DTensor shards, with rank 0's buffers on every rank. Collective."""
+    share_rank0_buffers(model)
+    model_state, optim_state = get_state_dict(model, optimizer)
+    return {"model": model_state, "optim": optim_state}
+
+
+def save_plan(model: nn.Module, optimizer) -> tuple[int, int, int]:
+    """DCP's plan of this rank's part of a sharded checkpoint, written nowhere.
+
+    The planning `dcp.save` does on every rank (the state dict, the local plan,
+    the global plan and its metadata), with this rank's plan standing for every
+    rank's: what a simulated world can run without writing tensor data.
+    Returns (entries in the metadata, items this rank writes, their bytes).
+    """
+    planner = DefaultSavePlanner()
+    planner.set_up_planner(checkpoint_state(model, optimizer), is_coordinator=True)
+    local = planner.create_local_plan()
+    plans, metadata = planner.create_global_plan([local])
+    plan = planner.finish_plan(plans[0])
+    written = 0
+    for item in plan.items:
+        if item.tensor_data is not None:
+            size = math.prod(item.tensor_data.chunk.sizes)
+            written += size * item.tensor_data.properties.dtype.itemsize
+    return len(metadata.state_dict_metadata), len(plan.items), written
+
+
 def save_sharded(
     model: nn.Module, optimizer, checkpoint_folder: str, checkpoint_file: str
 ) -> dict:
@@ -107,13 +138,12 @@ def save_sharded(
     parent, name = os.path.split(final)
     partial = os.path.join(parent, f".{name}{PARTIAL_SUFFIX}")
     rank, world_size = dist.get_rank(), dist.get_world_size()
-    share_rank0_buffers(model)
-    model_state, optim_state = get_state_dict(model, optimizer)
+    state = checkpoint_state(model, optimizer)
     if rank == 0:
         os.makedirs(parent, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # a save killed earlier
     dist.barrier()
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=partial)
+    dcp.save(state, checkpoint_id=partial)
     dist.barrier()  # every rank's shard is on disk, and rank 0's .metadata
     if rank == 0:
         replace_folder(partial, final)

@@ -42,7 +42,9 @@ def build_sharded_model(task, build: Callable[[], nn.Module]):
         model = build()  # SyncBN, freezing; weights: below
     module = unwrap(model)  # the nn.Module inside ClassyVision's wrapper
     rank, world_size = rank_and_world_size()
-    mesh = init_device_mesh(task.device.type, (world_size,))
+    if task.device_mesh is None:
+        task.device_mesh = init_device_mesh(task.device.type, (world_size,))
+    mesh = task.device_mesh
     units = shard_model(module, task.sharding, mesh)
     weights_file = task.config.MODEL.WEIGHTS_INIT.PARAMS_FILE
     if task.checkpoint_path is not None or weights_file:

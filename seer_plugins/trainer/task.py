@@ -85,6 +85,9 @@ class SeerSelfSupervisionTask(SelfSupervisionTask):
         # This rank's saved state, put back when the resumed phase starts.
         self._pending_rank_state = None
         self.sharding = sharding_settings(config)
+        # The mesh the model is sharded over: built with the model, unless given
+        # (a simulation builds its own outside FakeTensorMode, where it can).
+        self.device_mesh = None
         # The folder of shards of the checkpoint being written, for get_classy_state.
         self._sharded_reference = None
         # Whether the ranks stop at this iteration boundary (on a signal).

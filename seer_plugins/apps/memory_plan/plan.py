@@ -118,7 +118,7 @@ def _optimizer_states(config) -> int:
     return 2  # unknown: as much as Adam
 
 
-def _crops(config) -> list[tuple[int, int]]:
+def crop_groups(config) -> list[tuple[int, int]]:
     """[(resolution, count)] of one sample's crops, from the train transforms."""
     for transform in config.DATA.TRAIN.TRANSFORMS:
         if transform.get("name") == "ImgPilToMultiCrop":
@@ -165,13 +165,14 @@ class _LiveBytes(TorchDispatchMode):
 
 
 def _forward(model: nn.Module, crops, batch: int):
-    """VISSL's multi-resolution forward: the trunk once per crop size, then heads
-    (VISSL's own groups the crops with a data-dependent op fake tensors cannot run)."""
-    features = []
-    for resolution, count in crops:
-        images = torch.randn(batch * count, 3, resolution, resolution)
-        features += model.trunk(images, model._output_feature_names)
-    return model.heads_forward([torch.cat(features)], model.heads)
+    """VISSL's multi-resolution forward, as training runs it (one trunk call for
+    all resolutions: seer_plugins.patches.multi_res_forward)."""
+    images = [
+        torch.randn(batch, 3, resolution, resolution)
+        for resolution, count in crops
+        for _ in range(count)
+    ]
+    return model.multi_res_input_forward(images, model._output_feature_names)
 
 
 def _flat(output) -> list[torch.Tensor]:
@@ -220,7 +221,7 @@ def _measured_activations(overrides: tuple[str, ...], batch: int, sharded: bool)
                 "cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None
             )
             with autocast:
-                outputs = _flat(_forward(model, _crops(config), batch))
+                outputs = _flat(_forward(model, crop_groups(config), batch))
                 loss = sum(o.float().sum() for o in outputs)
             loss.backward()
             del outputs, loss
