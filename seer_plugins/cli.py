@@ -8,6 +8,7 @@ input prints one line, `error:
 
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +74,8 @@ def usage() -> str:
 # is a ConfigError; a missing file at this level is one the command line named (the
 # sweep's checkpoints and split files, for instance).
 REFUSALS = (ConfigError, FileNotFoundError)
+# A shell's status for a command its pipe's reader left (128 + SIGPIPE).
+SIGPIPE_STATUS = 141
 
 
 def run(name: str, argv: Sequence[str]) -> int:
@@ -88,11 +91,16 @@ def run(name: str, argv: Sequence[str]) -> int:
     program = sys.argv[0]
     sys.argv[0] = f"seer {name}"  # argparse's prog: `usage: seer sweep ...`
     try:
-        return int(command(list(argv)) or 0)
+        status = int(command(list(argv)) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except REFUSALS as error:
         return report(error)
     except SystemExit as stop:  # argparse: --help (0) or a bad command line (2)
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except BrokenPipeError:  # `seer ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_STATUS
     finally:
         sys.argv[0] = program
 

@@ -142,3 +142,21 @@ def test_sweep_with_a_missing_checkpoint_is_one_error_line(tmp_path, capsys):
         f"error: --checkpoint='seer={missing}': is not a file; give NAME=PATH of a "
         "pretraining checkpoint\n"
     )
+
+
+def test_a_reader_that_leaves_the_pipe_gets_no_traceback(tmp_path):
+    """`seer plan ... | head -1`: the command ends quietly with the shell's
+    status for a closed pipe (141), not a BrokenPipeError traceback and not the
+    exit status 1 that means "does not fit"."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "seer_plugins", "plan", "config=pretrain/seer_tiny"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        process.stdout.close()  # the reader leaves before the first line
+        stderr = process.stderr.read()
+        assert process.wait(timeout=300) == cli.SIGPIPE_STATUS, stderr
+    assert "Traceback" not in stderr

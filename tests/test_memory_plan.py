@@ -20,6 +20,13 @@ def test_seer_10b_fits_496_a100_sharded_and_not_8_gpus_unsharded(capsys):
     assert "of 80 GiB: does not fit" in capsys.readouterr().out
 
 
+def test_defaults_are_the_configs_world_and_80_gib(capsys):
+    # seer_10b's 62 nodes x 8 GPUs; the activations were measured above (cached).
+    assert main([TEN_B]) == 0
+    out = capsys.readouterr().out
+    assert "sharded over 496 GPUs" in out and "of 80 GiB: fits" in out
+
+
 def test_shares_per_gpu(capsys):
     # The activations were measured by the test above (cached per config and mode).
     sharded = plan_memory([TEN_B], gpus=496, gpu_memory_gb=40)
@@ -53,6 +60,8 @@ def test_the_plan_is_of_the_config_as_it_trains_unless_told(capsys):
         ),
         ([TEN_B, "--gpus", "8", "--gpu-memory-gb", "lots"], "--gpu-memory-gb='lots'"),
         ([TEN_B, "--gpus", "8", "--gpu-memory-gb", "-1"], "--gpu-memory-gb='-1'"),
+        ([TEN_B, "--gpu-memory-gb", "nan"], "--gpu-memory-gb='nan'"),
+        ([TEN_B, "--gpu-memory-gb", "inf"], "--gpu-memory-gb='inf'"),
         (["--gpus", "8", "--gpu-memory-gb", "80"], "config=NAME"),
         (
             ["config=pretrain/seer_10x", "--gpus", "8", "--gpu-memory-gb", "80"],

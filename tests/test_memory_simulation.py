@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from seer_plugins.apps.memory_plan.command import main
@@ -23,6 +24,15 @@ from seer_plugins.apps.memory_plan.simulate import simulate
 pytestmark = pytest.mark.filterwarnings("ignore:OPTIMIZER.use_larc")
 
 TINY = "config=pretrain/seer_tiny"
+
+
+@pytest.fixture(autouse=True)
+def no_process_group():
+    """A simulation plays rank 0 of a fake world of its own: a default process
+    group an earlier test left in this process (VISSL's one-process launches do
+    not destroy theirs) is destroyed first."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _free_port() -> int:

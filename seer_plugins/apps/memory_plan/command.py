@@ -14,6 +14,7 @@ fits, 1 if not, 2 with one error line for bad input.
 """
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -34,7 +35,7 @@ def _positive(kind, key: str):
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or value <= 0:
+        if value is None or not math.isfinite(value) or value <= 0:
             raise ConfigError(
                 key, text, "is not a positive number", f"{KINDS[kind]} > 0"
             )
@@ -70,7 +71,7 @@ def _parse(argv: Sequence[str]):
     parser.add_argument(
         "--gpu-memory-gb",
         default=str(DEFAULT_GPU_MEMORY_GIB),
-        help="memory of one GPU, GiB (default: 80, an H100's or A100's as sold)",
+        help="memory of one GPU in GiB (default: 80, for an 80 GB H100 or A100)",
     )
     sharding = parser.add_mutually_exclusive_group()
     sharding.add_argument(
@@ -94,8 +95,8 @@ def _parse(argv: Sequence[str]):
         "--simulate",
         action="store_true",
         help="also run two training steps of the job on fake tensors, one rank of "
-        "a fake world of --gpus ranks, under torch's memory tracker (~1 min for "
-        "seer_1b on a CPU); whether it fits is then the simulation's",
+        "a fake world of --gpus ranks, under torch's memory tracker (seconds to "
+        "a minute on a CPU); whether it fits is then the simulation's",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object, not the table"

@@ -87,6 +87,11 @@ class MemoryPlan:
         )
 
     @property
+    def ddp_buckets(self) -> int:
+        """DDP's copy of the gradients, counted in `gradients` (0 sharded)."""
+        return 0 if self.sharded else self.gradients // 2
+
+    @property
     def fits(self) -> bool:
         return self.total <= self.gpu_memory_gb * GiB
 
@@ -275,6 +280,13 @@ def plan_memory(
     )
 
 
+def mode_line(sharded: bool, gpus: int) -> str:
+    plural = "s" if gpus != 1 else ""
+    if sharded:
+        return f"sharded over {gpus} GPU{plural} (FSDP2)"
+    return f"unsharded (DDP, {gpus} GPU{plural})"
+
+
 def _gather_size(role: str, settings) -> int:
     dtype = (
         torch.float32 if role in ("prototypes", "batchnorm") else settings.param_dtype
@@ -290,15 +302,15 @@ def format_plan(plan: MemoryPlan) -> str:
     def gib(n: int) -> str:
         return f"{n / GiB:8.2f} GiB"
 
-    mode = (
-        f"sharded over {plan.gpus} GPUs (FSDP2)"
-        if plan.sharded
-        else (f"unsharded (DDP, {plan.gpus} GPUs)")
-    )
     lines = [
-        f"{plan.config}: {mode}, {plan.batch} images per GPU",
+        f"{plan.config}: {mode_line(plan.sharded, plan.gpus)}, "
+        f"{plan.batch} images per GPU",
         f"  parameters         {gib(plan.parameters)}",
-        f"  gradients          {gib(plan.gradients)}",
+    ]
+    lines.append(f"  gradients          {gib(plan.gradients - plan.ddp_buckets)}")
+    if not plan.sharded:
+        lines.append(f"  DDP buckets        {gib(plan.ddp_buckets)}")
+    lines += [
         f"  optimizer state    {gib(plan.optimizer_state)}",
         f"  largest gathered   {gib(plan.gathered)}  {plan.largest_unit}",
         f"  activations        {gib(plan.activations)}",

@@ -1,6 +1,6 @@
 """`seer plan`'s table and JSON object for an arithmetic plan beside a simulation."""
 
-from seer_plugins.apps.memory_plan.plan import GiB, MemoryPlan
+from seer_plugins.apps.memory_plan.plan import GiB, MemoryPlan, mode_line
 from seer_plugins.apps.memory_plan.simulate import (
     ALLOWANCE_GIB,
     DDP_BUCKETS,
@@ -32,14 +32,13 @@ NOT_COUNTED = (
 
 def arithmetic_by_category(plan: MemoryPlan) -> dict[str, int]:
     """The plan's lines under the simulation's category names."""
-    gradients = plan.gradients // 2 if not plan.sharded else plan.gradients
     return {
         "parameters": plan.parameters,
         # The largest unit gathered: its parameters, the next unit's, its gradients
         # and their reduce-scatter copy (plan.py).
         "gathered_parameters": plan.gathered,
-        "gradients": gradients,
-        DDP_BUCKETS: plan.gradients - gradients,
+        "gradients": plan.gradients - plan.ddp_buckets,
+        DDP_BUCKETS: plan.ddp_buckets,
         "optimizer_state": plan.optimizer_state,
         # Measured as one: the activations and temporaries of a forward + backward.
         "activations": plan.activations,
@@ -51,11 +50,7 @@ def _gib(n: float) -> str:
 
 
 def simulation_table(plan: MemoryPlan, sim: Simulation) -> str:
-    mode = (
-        f"sharded over {sim.world_size} GPUs (FSDP2)"
-        if sim.sharded
-        else f"unsharded (DDP, {sim.world_size} GPUs)"
-    )
+    mode = mode_line(sim.sharded, sim.world_size)
     arithmetic = arithmetic_by_category(plan)
     lines = [
         f"{plan.config}: {mode}, {sim.batch} images per GPU, GiB per GPU",
