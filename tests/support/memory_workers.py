@@ -4,6 +4,7 @@ builds the job and tracks the same two training steps the simulation does
 
 import json
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -27,3 +28,8 @@ def real_steps_worker(rank, world_size, port, overrides, out_dir):
             json.dump({"peak": memory.peak, "by_category": memory.by_category}, f)
     finally:
         dist.destroy_process_group()
+    # As sharding_workers.larc_worker: no interpreter teardown after gloo's (a
+    # child was seen to abort there), once the result is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,6 +1,9 @@
 """Worker functions for tests that spawn gloo processes with sharded tensors
 (importable by name in the children, which a pytest-collected module is not)."""
 
+import os
+import sys
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -58,3 +61,9 @@ def larc_worker(rank, world_size, port, out_dir):
             )
     finally:
         dist.destroy_process_group()
+    # A gloo child was seen to abort after its work was done ("terminate called
+    # without an active exception", 3 runs in 14, before and after this session's
+    # changes): leave without the interpreter's teardown, once the results are saved.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
