@@ -6,9 +6,15 @@
     python benchmarks/multicrop_throughput.py --profile seer_shards  # cProfile
 
 The same synthetic ImageNet-like JPEGs (500x375, quality 90, ~100 KB: gradients,
-shapes and noise, so decoding costs what a photo's does), 10 class folders, are read
-as a folder (`disk_folder`) and as shards packed from it (`seer shards`, 250 a
-shard: each of the 8 streams of a rank reads shards of its own, with 1 worker or 2).
+shapes and noise, so decoding costs what a photo's does), written in 10 class
+folders and packed into shards (`seer shards`, 250 a shard: each of the 8 streams
+of a rank reads shards of its own, with 1 worker or 2), are read as those shards
+(`seer_shards`) and as a folder (`disk_folder`) of the same files (hard links)
+numbered in the shards' order: sample n is the same image from either source and
+gets the same augmentations (seeded by the sample's number), so both sources do
+the same transform work in an epoch (numbered by their class folders, the random
+crops, blurs and colour changes fall on other images, and an epoch's transform
+cost differs between the sources by chance).
 For each source and 1 or 2 data loader workers, a fresh process builds the data
 loader as `seer train config=pretrain/seer_1b` does (the task's `build_datasets`
 and `build_dataloaders`: seer_1b's transforms, 2x224 + 4x96 crops, its
@@ -129,6 +135,30 @@ def ensure_data(root: Path, images: int) -> Path:
     return where
 
 
+def folder_in_shard_order(where: Path) -> Path:
+    """A folder of hard links to the packed images, in one class folder and
+    numbered as the shards' index numbers them (made once)."""
+    from seer_plugins.data.shard_lists import read_index
+    from seer_plugins.data.shard_reader import open_samples
+
+    folder = where / "in_shard_order"
+    if (folder / "complete").is_file():
+        return folder
+    links = folder / "all"
+    links.mkdir(parents=True, exist_ok=True)
+    index = read_index(str(where / "shards" / "shards_index.json"), "--data")
+    number = 0
+    for shard in index.shards:
+        for sample in open_samples(str(where / "shards" / shard)):
+            meta = json.loads(sample["json"])
+            link = links / f"{number:07d}.JPEG"
+            link.unlink(missing_ok=True)
+            os.link(where / "images" / meta["class"] / meta["source"], link)
+            number += 1
+    (folder / "complete").write_text(f"{number} images\n")
+    return folder
+
+
 def read_once(where: Path) -> None:
     """Every byte of both sources read once: timings from the page cache."""
     for path in where.rglob("*"):
@@ -177,7 +207,7 @@ def training_task(source: str, where: Path, workers: int):
     # isort: split
     from vissl.trainer.trainer_main import build_task
 
-    path = where / ("images" if source == "disk_folder" else "shards")
+    path = where / ("in_shard_order" if source == "disk_folder" else "shards")
     task = build_task(seer_plugins.compose(_overrides(source, path, workers)))
     _one_process_group()
     task.datasets, task.data_and_label_keys = task.build_datasets()
@@ -337,6 +367,7 @@ def main() -> None:
         print(RESULT_TAG + json.dumps(result), flush=True)
         return
     where = ensure_data(Path(args.data), args.images)
+    folder_in_shard_order(where)
     read_once(where)
     if args.profile:
         profile(args.profile, where, args.batches)
