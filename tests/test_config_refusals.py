@@ -123,6 +123,56 @@ def test_bad_config_is_refused_at_compose_time(override, key, hint):
     assert hint in message, message
 
 
+# A multistep LR schedule (benchmark/linear/digits: 30 epochs, values [0.1, 0.01]
+# from epoch 20): (overrides, the key the message names, a fragment it holds).
+SCHEDULE = "config.OPTIMIZER.param_schedulers.lr"
+MULTISTEP_CASES = [
+    ([f"{SCHEDULE}.milestones=[]"], "lr.milestones=[]", "needs 1 milestone for"),
+    (
+        [f"{SCHEDULE}.milestones=[5,10]"],
+        "lr.milestones=[5, 10]",
+        "needs 1 milestone for the 2 values",
+    ),
+    (
+        [f"{SCHEDULE}.milestones=[10,5]", f"{SCHEDULE}.values=[0.1,0.01,0.001]"],
+        "lr.milestones=[10, 5]",
+        "must increase from above 0",
+    ),
+    ([f"{SCHEDULE}.milestones=[0]"], "lr.milestones=[0]", "must increase"),
+    (
+        ["config.OPTIMIZER.num_epochs=20"],
+        "OPTIMIZER.num_epochs=20",
+        "train more than 20 epochs",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides, key, hint", MULTISTEP_CASES, ids=[c[1] for c in MULTISTEP_CASES]
+)
+def test_a_multistep_schedule_that_cannot_run_is_refused(overrides, key, hint):
+    """fvcore refused these only once training was built, after the process group
+    had started; the milestones that fit pass."""
+    with pytest.raises(ValueError) as error:
+        compose(["config=benchmark/linear/digits", *overrides])
+    message = str(error.value)
+    assert key in message, message
+    assert hint in message, message
+    assert "\n" not in message
+
+
+def test_a_multistep_schedule_that_fits_composes():
+    config = compose(
+        [
+            "config=benchmark/linear/digits",
+            "config.OPTIMIZER.num_epochs=1",
+            f"{SCHEDULE}.milestones=[]",
+            f"{SCHEDULE}.values=[0.1]",
+        ]
+    )
+    assert list(config.OPTIMIZER.param_schedulers.lr.milestones) == []
+
+
 def _image_folder(root):
     """One class of 8 black images: one batch of seer_tiny's."""
     from PIL import Image

@@ -1,5 +1,8 @@
 """Keys that must agree with each other, checked when a config is composed.
 
+- a multistep LR schedule's milestones and values: one milestone fewer than values,
+  increasing from above 0, failed in fvcore only once training was built, after
+  the process group started ("MultiStep scheduler requires a list of 1 miletones");
 - `OPTIMIZER.num_epochs` and a per-epoch multistep LR schedule's milestones: a
   milestone at or after the last epoch failed in ClassyVision only once training was
   built ("Milestone must be smaller than total number of updates");
@@ -7,19 +10,47 @@
   the first meter update ("selected index k out of range").
 """
 
+from itertools import pairwise
+
 from seer_plugins.config import inference
 from seer_plugins.config.inference import register_config_inferrer
 from seer_plugins.errors import ConfigError
 
 ACCURACY_METER = "accuracy_list_meter"
+MILESTONES_KEY = "config.OPTIMIZER.param_schedulers.lr.milestones"
+
+
+def check_milestones_fit_values(milestones: list, values: list) -> None:
+    """A multistep schedule holds `values[i]` from milestone i - 1 (0 for the first)
+    to milestone i: one milestone between each two values, increasing."""
+    needed = len(values) - 1
+    if values and len(milestones) != needed:
+        raise ConfigError(
+            MILESTONES_KEY,
+            milestones,
+            f"needs {needed} milestone{'' if needed == 1 else 's'} for the "
+            f"{len(values)} values of OPTIMIZER.param_schedulers.lr.values (one "
+            "where each value gives way to the next)",
+            "give one milestone fewer than values, or drop values",
+        )
+    if any(b <= a for a, b in pairwise([0, *milestones])):
+        raise ConfigError(
+            MILESTONES_KEY,
+            milestones,
+            "must increase from above 0 (the first value holds from 0 to the first)",
+            "sort them and drop repeats and 0",
+        )
 
 
 @register_config_inferrer(order=inference.CONSISTENCY)
 def check_lr_milestones(config) -> None:
     lr = config.OPTIMIZER.get("param_schedulers", {}).get("lr", {}) or {}
-    if lr.get("name") != "multistep" or lr.get("update_interval") != "epoch":
+    if lr.get("name") != "multistep":
         return
     milestones = list(lr.get("milestones", None) or [])
+    check_milestones_fit_values(milestones, list(lr.get("values", None) or []))
+    if lr.get("update_interval") != "epoch":
+        return
     epochs = config.OPTIMIZER.num_epochs
     late = [m for m in milestones if m >= epochs]
     if late:
