@@ -15,7 +15,10 @@ the first is what equal sources measure (the noise floor: the workers share two
 cores, their caches and the machine's neighbours unevenly).
 
 Once an epoch's last batch is in, each worker's CPU seconds (user + system, from
-/proc) give its images per CPU-second: img/s per core. Epoch 0 warms up (the fork
+/proc) give its images per CPU-second: img/s per core. Its minor page faults an
+image say how much fresh memory it touched: about 400 of them are the batch's own
+shared-memory pages (32 x 1.65 MB of crops, for any source), so a source that
+churns memory shows above that. Epoch 0 warms up (the fork
 server, the page cache); the epochs after it are reported, and the ratios to the
 folder per epoch, their mean and range. Last, the cost of reading alone: every
 sample of the shards through webdataset (no decoding) against every file of the
@@ -47,10 +50,11 @@ VARIANTS = (
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def worker_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (Linux /proc)."""
+def worker_usage(pid: int) -> tuple[float, int]:
+    """User + system CPU seconds and minor page faults of a live process (Linux
+    /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return (int(fields[11]) + int(fields[12])) / _TICK, int(fields[7])
 
 
 def build_loaders(where: Path) -> dict:
@@ -75,8 +79,9 @@ def build_loaders(where: Path) -> dict:
     return loaders
 
 
-def lockstep_epoch(loaders: dict, epoch: int) -> dict:
-    """{variant: img per worker CPU-second} over one epoch run in lockstep."""
+def lockstep_epoch(loaders: dict, epoch: int) -> tuple[dict, dict]:
+    """({variant: img per worker CPU-second}, {variant: the workers' minor page
+    faults an image}) over one epoch run in lockstep."""
     iterators, batches = {}, {}
     for name, (task, loader) in loaders.items():
         task.set_epoch("train", epoch, 0, 0)
@@ -86,12 +91,13 @@ def lockstep_epoch(loaders: dict, epoch: int) -> dict:
         for name in names if k % 2 == 0 else names[::-1]:  # none always first
             if k < batches[name]:
                 next(iterators[name])
-    rates = {}
+    rates, faults = {}, {}
     for name, iterator in iterators.items():
         # torch's private list of the iterator's workers: alive until it is dropped.
-        cpu = sum(worker_cpu_seconds(w.pid) for w in iterator._workers)
-        rates[name] = batches[name] * BATCH / cpu
-    return rates
+        usage = [worker_usage(w.pid) for w in iterator._workers]
+        rates[name] = batches[name] * BATCH / sum(cpu for cpu, _ in usage)
+        faults[name] = sum(f for _, f in usage) / (batches[name] * BATCH)
+    return rates, faults
 
 
 def reading_ms(where: Path, repeats: int = 5) -> dict:
@@ -144,14 +150,17 @@ def main() -> None:
     read_once(where)
     loaders = build_loaders(where)
     lockstep_epoch(loaders, 0)
-    epochs = []
+    epochs, faults = [], []
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
-        epochs.append(lockstep_epoch(loaders, epoch))
-        cells = ", ".join(f"{n} {r:.2f}" for n, r in epochs[-1].items())
+        rates, faulted = lockstep_epoch(loaders, epoch)
+        epochs.append(rates)
+        faults.append(faulted)
+        cells = ", ".join(f"{n} {r:.2f}" for n, r in rates.items())
+        per_image = ", ".join(f"{n} {f:.0f}" for n, f in faulted.items())
         print(
             f"epoch {epoch} ({time.perf_counter() - started:.0f} s): img per worker "
-            f"CPU-second: {cells}",
+            f"CPU-second: {cells}; minor page faults an image: {per_image}",
             flush=True,
         )
     ratios = summary(epochs)
@@ -169,6 +178,7 @@ def main() -> None:
     )
     if args.json:
         report = {"images": args.images, "epochs": epochs, "ratios": ratios}
+        report["minor_faults_per_image"] = faults
         report["reading_ms"] = reading
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
