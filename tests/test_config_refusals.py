@@ -173,6 +173,20 @@ def test_a_multistep_schedule_that_fits_composes():
     assert list(config.OPTIMIZER.param_schedulers.lr.milestones) == []
 
 
+def test_a_brace_pattern_the_shell_expanded_is_refused():
+    """Unquoted, `DATA_PATHS=[/data/{00000..00002}.tar]` reaches us as three
+    overrides; Hydra would train on the last shard alone."""
+    words = [f"config.DATA.TRAIN.DATA_PATHS=[/data/{i:05d}.tar]" for i in range(3)]
+    with pytest.raises(ValueError) as error:
+        compose([*BASE, *words])
+    message = str(error.value)
+    assert message.startswith(
+        "config.DATA.TRAIN.DATA_PATHS='[/data/00000.tar]': given 3 times in a row "
+        "(the last =[/data/00002.tar]): a shell's expansion of an unquoted brace"
+    ), message
+    assert "quote the whole override" in message
+
+
 def _image_folder(root):
     """One class of 8 black images: one batch of seer_tiny's."""
     from PIL import Image

@@ -1,7 +1,10 @@
-"""Python values written as Hydra command-line overrides (`config.KEY=VALUE`)."""
+"""Python values written as Hydra command-line overrides (`config.KEY=VALUE`), and
+a command line's overrides read back as one per key."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from seer_plugins.errors import ConfigError
 
 # Characters a bare string may hold in Hydra's grammar without changing meaning.
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./@+-]*$")
@@ -39,3 +42,26 @@ def hydra_value(value) -> str:
 def override(key: str, value) -> str:
     """`key=value` for the launcher's command line."""
     return f"{key}={hydra_value(value)}"
+
+
+def check_not_split(overrides: Sequence[str]) -> None:
+    """Refuse a key given in several overrides in a row: what a shell makes of an
+    unquoted brace pattern (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[...]`
+    words), of which Hydra would keep the last alone, silently."""
+    key, values = None, []
+    for word in [*overrides, ""]:
+        name, equals, value = word.partition("=")
+        if equals and name == key:
+            values.append(value)
+            continue
+        if len(values) > 1:
+            raise ConfigError(
+                key,
+                values[0],
+                f"given {len(values)} times in a row (the last ={values[-1]}): a "
+                "shell's expansion of an unquoted brace pattern, of which Hydra "
+                "would keep the last alone",
+                "quote the whole override, as in "
+                f"'{key}=[\"/data/{{00000..41455}}.tar\"]'",
+            )
+        key, values = (name, [value]) if equals else (None, [])
