@@ -187,6 +187,18 @@ def test_a_brace_pattern_the_shell_expanded_is_refused():
     assert "quote the whole override" in message
 
 
+def test_a_key_given_again_with_another_kind_of_value_keeps_the_last():
+    """A base command line then a change (not a brace expansion): Hydra's last-wins."""
+    config = compose(
+        [
+            *BASE,
+            "config.DATA.TRAIN.DATA_PATHS=[/a]",
+            "config.DATA.TRAIN.DATA_PATHS=[/b,/c]",
+        ]
+    )
+    assert list(config.DATA.TRAIN.DATA_PATHS) == ["/b", "/c"]
+
+
 def _image_folder(root):
     """One class of 8 black images: one batch of seer_tiny's."""
     from PIL import Image

@@ -165,6 +165,21 @@ LAUNCHER_CASES = {
         "config.DATA.TRAIN.MAX_BAD_IMAGE_FRACTION",
         "unreadable",
     ),
+    "LR milestones that do not fit the values": (
+        lambda d: _digits_benchmark(
+            "linear", d, "config.OPTIMIZER.param_schedulers.lr.values=[0.1,0.01]"
+        ),
+        "config.OPTIMIZER.param_schedulers.lr.milestones",
+        "needs 1 milestone for the 2 values",
+    ),
+    "brace pattern expanded by the shell": (
+        lambda d: [
+            *TINY,
+            *(f"config.DATA.TRAIN.DATA_PATHS=[/s/{i}.tar]" for i in "012"),
+        ],
+        "config.DATA.TRAIN.DATA_PATHS",
+        "given 3 times in a row",
+    ),
     "unknown preset": (
         lambda d: [*TINY, "config.MODEL.TRUNK.SEER_REGNET.preset=regnety_1000gf"],
         "config.MODEL.TRUNK.SEER_REGNET.preset",

@@ -29,7 +29,8 @@ def check_milestones_fit_values(milestones: list, values: list) -> None:
             MILESTONES_KEY,
             milestones,
             f"needs {needed} milestone{'' if needed == 1 else 's'} for the "
-            f"{len(values)} values of OPTIMIZER.param_schedulers.lr.values (one "
+            f"{len(values)} value{'' if len(values) == 1 else 's'} of "
+            "OPTIMIZER.param_schedulers.lr.values (one "
             "where each value gives way to the next)",
             "give one milestone fewer than values, or drop values",
         )

@@ -45,16 +45,19 @@ def override(key: str, value) -> str:
 
 
 def check_not_split(overrides: Sequence[str]) -> None:
-    """Refuse a key given in several overrides in a row: what a shell makes of an
-    unquoted brace pattern (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[...]`
-    words), of which Hydra would keep the last alone, silently."""
+    """Refuse a key given in several overrides in a row whose values differ only in
+    their digits: what a shell makes of an unquoted brace pattern
+    (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[/data/N.tar]` words), of which
+    Hydra would keep the last alone, silently. A key given again with another kind
+    of value (a base command line, then a change) keeps Hydra's last-wins."""
     key, values = None, []
     for word in [*overrides, ""]:
         name, equals, value = word.partition("=")
         if equals and name == key:
             values.append(value)
             continue
-        if len(values) > 1:
+        shapes = {re.sub(r"\d+", "#", v) for v in values}
+        if len(values) > 1 and len(shapes) == 1 and len(set(values)) > 1:
             raise ConfigError(
                 key,
                 values[0],
