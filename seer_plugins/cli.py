@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from seer_plugins.config.overrides import check_not_split
 from seer_plugins.errors import EXIT_STATUS, ConfigError, report
 
 # name -> (module:function, summary); the order of `seer --help`.
@@ -91,6 +92,8 @@ def run(name: str, argv: Sequence[str]) -> int:
     program = sys.argv[0]
     sys.argv[0] = f"seer {name}"  # argparse's prog: `usage: seer sweep ...`
     try:
+        # The words as the shell passed them: a brace pattern it expanded shows here.
+        check_not_split(argv)
         status = int(command(list(argv)) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status

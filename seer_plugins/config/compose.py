@@ -49,7 +49,6 @@ from seer_plugins.config.inference import (
     run_config_inferrers,
 )
 from seer_plugins.config.keys import lookup
-from seer_plugins.config.overrides import check_not_split
 from seer_plugins.config.paths import configs_dir
 from seer_plugins.config.run_dir import auto_run_dir
 from seer_plugins.config.unknown_keys import unknown_key_error, unknown_keys
@@ -157,7 +156,6 @@ def _translated(error: Exception, overrides: Sequence[str], name: str) -> Config
 def compose_hydra(overrides: Sequence[str]):
     """Hydra composition only: returns the DictConfig."""
     overrides = list(overrides)
-    check_not_split(overrides)
     name = _requested_config_name(overrides)
     if not name:
         raise ConfigNotFoundError(
