@@ -1,8 +1,8 @@
 """Keys that must agree with each other, checked when a config is composed.
 
-- a multistep LR schedule's milestones and values: one milestone fewer than values,
-  increasing from above 0, failed in fvcore only once training was built, after
-  the process group started ("MultiStep scheduler requires a list of 1 miletones");
+- a multistep LR schedule's milestones against its values (one fewer, increasing
+  from above 0): fvcore refused others only once training was built, after the
+  process group had started ("MultiStep scheduler requires a list of 1 miletones");
 - `OPTIMIZER.num_epochs` and a per-epoch multistep LR schedule's milestones: a
   milestone at or after the last epoch failed in ClassyVision only once training was
   built ("Milestone must be smaller than total number of updates");
