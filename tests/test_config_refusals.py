@@ -145,11 +145,19 @@ MULTISTEP_CASES = [
         "OPTIMIZER.num_epochs=20",
         "train more than 20 epochs",
     ),
+    # in epochs too when the LR changes every step (ClassyVision's num_updates)
+    (
+        ["config.OPTIMIZER.num_epochs=20", f"{SCHEDULE}.update_interval=step"],
+        "OPTIMIZER.num_epochs=20",
+        "train more than 20 epochs",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "overrides, key, hint", MULTISTEP_CASES, ids=[c[1] for c in MULTISTEP_CASES]
+    "overrides, key, hint",
+    MULTISTEP_CASES,
+    ids=[" ".join(o.rsplit(".", 1)[-1] for o in c[0]) for c in MULTISTEP_CASES],
 )
 def test_a_multistep_schedule_that_cannot_run_is_refused(overrides, key, hint):
     """fvcore refused these only once training was built, after the process group
@@ -184,7 +192,10 @@ def test_a_brace_pattern_the_shell_expanded_is_refused(capsys):
         "error: config.DATA.TRAIN.DATA_PATHS='[/data/00000.tar]': given 3 times in a "
         "row (the last =[/data/00002.tar]): a shell's expansion of an unquoted brace"
     ), line
-    assert "quote the whole override" in line
+    # the pattern rebuilt, in the quotes it needs
+    assert line.endswith(
+        """quote the whole override: 'config.DATA.TRAIN.DATA_PATHS=["/data/{00000..00002}.tar"]'"""
+    ), line
 
 
 @pytest.mark.parametrize(
@@ -195,6 +206,8 @@ def test_a_brace_pattern_the_shell_expanded_is_refused(capsys):
         # the same key apart, or the same value twice
         ["config.SEED_VALUE=1", "config.OPTIMIZER.num_epochs=2", "config.SEED_VALUE=3"],
         ["config.SEED_VALUE=1", "config.SEED_VALUE=1"],
+        # numbers: a change, not an expanded pattern
+        ["config.OPTIMIZER.num_epochs=1", "config.OPTIMIZER.num_epochs=2"],
     ],
 )
 def test_a_key_given_again_otherwise_is_left_to_hydra(words):

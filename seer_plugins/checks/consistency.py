@@ -3,9 +3,10 @@
 - a multistep LR schedule's milestones against its values (one fewer, increasing
   from above 0): fvcore refused others only once training was built, after the
   process group had started ("MultiStep scheduler requires a list of 1 miletones");
-- `OPTIMIZER.num_epochs` and a per-epoch multistep LR schedule's milestones: a
-  milestone at or after the last epoch failed in ClassyVision only once training was
-  built ("Milestone must be smaller than total number of updates");
+- `OPTIMIZER.num_epochs` and a multistep LR schedule's milestones, in epochs
+  whatever its `update_interval` (ClassyVision passes `num_epochs` as fvcore's
+  `num_updates`): a milestone at or after the last epoch failed only once training
+  was built ("Milestone must be smaller than total number of updates");
 - the accuracy meter's top-k and `DATA.NUM_CLASSES`: top-5 of 3 classes failed at
   the first meter update ("selected index k out of range").
 """
@@ -50,8 +51,6 @@ def check_lr_milestones(config) -> None:
         return
     milestones = list(lr.get("milestones", None) or [])
     check_milestones_fit_values(milestones, list(lr.get("values", None) or []))
-    if lr.get("update_interval") != "epoch":
-        return
     epochs = config.OPTIMIZER.num_epochs
     late = [m for m in milestones if m >= epochs]
     if late:

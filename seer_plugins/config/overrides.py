@@ -46,25 +46,52 @@ def override(key: str, value) -> str:
 
 def check_not_split(overrides: Sequence[str]) -> None:
     """Refuse a key given in several overrides in a row whose values differ only in
-    their digits: what a shell makes of an unquoted brace pattern
-    (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[/data/N.tar]` words), of which
-    Hydra would keep the last alone, silently. A key given again with another kind
-    of value (a base command line, then a change) keeps Hydra's last-wins."""
+    their digits, and are not numbers: what a shell makes of an unquoted brace
+    pattern (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[/data/N.tar]` words), of
+    which Hydra would keep the last alone, silently. A key given again otherwise (a
+    base command line, then a change: `num_epochs=1 num_epochs=2`) keeps Hydra's
+    last-wins."""
     key, values = None, []
     for word in [*overrides, ""]:
         name, equals, value = word.partition("=")
         if equals and name == key:
             values.append(value)
             continue
-        shapes = {re.sub(r"\d+", "#", v) for v in values}
-        if len(values) > 1 and len(shapes) == 1 and len(set(values)) > 1:
+        if _expanded(values):
             raise ConfigError(
                 key,
                 values[0],
                 f"given {len(values)} times in a row (the last ={values[-1]}): a "
                 "shell's expansion of an unquoted brace pattern, of which Hydra "
                 "would keep the last alone",
-                "quote the whole override, as in "
-                f"'{key}=[\"/data/{{00000..41455}}.tar\"]'",
+                f"quote the whole override: {_quoted_pattern(key, values)}",
             )
         key, values = (name, [value]) if equals else (None, [])
+
+
+def _expanded(values: list[str]) -> bool:
+    if len(set(values)) < 2 or len({re.sub(r"\d+", "#", v) for v in values}) > 1:
+        return False
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return True
+    return False
+
+
+def _quoted_pattern(key: str, values: list[str]) -> str:
+    """The override as it should have been typed: the pattern rebuilt where one run
+    of digits varies, in both quotes; else an example."""
+    parts = [re.split(r"(\d+)", v) for v in values]
+    varying = [i for i in range(1, len(parts[0]), 2) if len({p[i] for p in parts}) > 1]
+    example = f"'{key}=[\"/data/{{00000..41455}}.tar\"]'"
+    if len(varying) != 1:
+        return f"as in {example}"
+    i = varying[0]
+    pattern = "".join(
+        [*parts[0][:i], f"{{{parts[0][i]}..{parts[-1][i]}}}", *parts[0][i + 1 :]]
+    )
+    if pattern.startswith("[") and pattern.endswith("]"):
+        inner = pattern[1:-1]
+        return f"as in {example}" if "," in inner else f"'{key}=[\"{inner}\"]'"
+    return f"'{key}=\"{pattern}\"'"
