@@ -140,6 +140,7 @@ MULTISTEP_CASES = [
         "must increase from above 0",
     ),
     ([f"{SCHEDULE}.milestones=[0]"], "lr.milestones=[0]", "must increase"),
+    ([f"{SCHEDULE}.milestones=[ten]"], "lr.milestones=['ten']", "whole numbers"),
     (
         ["config.OPTIMIZER.num_epochs=20"],
         "OPTIMIZER.num_epochs=20",

@@ -24,6 +24,13 @@ MILESTONES_KEY = "config.OPTIMIZER.param_schedulers.lr.milestones"
 def check_milestones_fit_values(milestones: list, values: list) -> None:
     """A multistep schedule holds `values[i]` from milestone i - 1 (0 for the first)
     to milestone i: one milestone between each two values, increasing."""
+    if not all(isinstance(m, int) and not isinstance(m, bool) for m in milestones):
+        raise ConfigError(
+            MILESTONES_KEY,
+            milestones,
+            "must be whole numbers of epochs",
+            "e.g. [30, 60]",
+        )
     needed = len(values) - 1
     if values and len(milestones) != needed:
         raise ConfigError(

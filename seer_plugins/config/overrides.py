@@ -70,13 +70,19 @@ def check_not_split(overrides: Sequence[str]) -> None:
 
 
 def _expanded(values: list[str]) -> bool:
-    if len(set(values)) < 2 or len({re.sub(r"\d+", "#", v) for v in values}) > 1:
-        return False
+    """What a shell's brace expansion makes: distinct values, the same but for their
+    digits, that are not numbers."""
+    shapes = {re.sub(r"\d+", "#", v) for v in values}
+    distinct = len(set(values)) > 1
+    return distinct and len(shapes) == 1 and not all(map(_is_number, values))
+
+
+def _is_number(text: str) -> bool:
     try:
-        [float(v) for v in values]
+        float(text)
     except ValueError:
-        return True
-    return False
+        return False
+    return True
 
 
 def _quoted_pattern(key: str, values: list[str]) -> str:
