@@ -209,6 +209,8 @@ def test_a_brace_pattern_the_shell_expanded_is_refused(capsys):
         ["config.SEED_VALUE=1", "config.SEED_VALUE=1"],
         # numbers: a change, not an expanded pattern
         ["config.OPTIMIZER.num_epochs=1", "config.OPTIMIZER.num_epochs=2"],
+        # a command's own repeated option
+        ["--labels=1%", "--labels=10%"],
     ],
 )
 def test_a_key_given_again_otherwise_is_left_to_hydra(words):

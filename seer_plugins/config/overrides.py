@@ -50,10 +50,12 @@ def check_not_split(overrides: Sequence[str]) -> None:
     pattern (`KEY=[/data/{0..2}.tar]` becomes three `KEY=[/data/N.tar]` words), of
     which Hydra would keep the last alone, silently. A key given again otherwise (a
     base command line, then a change: `num_epochs=1 num_epochs=2`) keeps Hydra's
-    last-wins."""
+    last-wins; options (`--labels=1% --labels=10%`) are the command's."""
     key, values = None, []
     for word in [*overrides, ""]:
         name, equals, value = word.partition("=")
+        # `--option=value` words are a command's own (`--labels=1% --labels=10%`).
+        equals = equals and not name.startswith("-")
         if equals and name == key:
             values.append(value)
             continue
